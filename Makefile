@@ -1,0 +1,41 @@
+# adrisk: `make serve` and `make test` do all set-up on a fresh machine (venv, install, models).
+# Re-running is fast: the install is stamped on the pyproject hash, prepared models are cached.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Where pip finds the CPU build of torch 2.13.0. Empty here (the machine's pip config has it);
+# on your machine: make serve TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+TORCH_PIP_ARGS := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
+
+.PHONY: install prepare serve test lint bench load clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU torch first and pinned, so nothing below resolves to a multi-GB CUDA build.
+	$(BIN)/pip install -q $(TORCH_PIP_ARGS) torch==2.13.0
+	$(BIN)/pip install -q $(TORCH_PIP_ARGS) -e ".[cpu,dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+prepare: install
+	$(BIN)/adrisk prepare --profile cpu
+
+serve: prepare
+	$(BIN)/adrisk serve --profile cpu
+
+lint: install
+	$(BIN)/ruff check .
+
+test: prepare lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: prepare
+	$(BIN)/python -m benchmarks.serving_vs_inprocess
+
+clean:
+	rm -rf $(VENV) var

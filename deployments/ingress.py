@@ -1,0 +1,169 @@
+"""The HTTP ingress: FastAPI on Ray Serve. Validation, fan-out, policy, decision log."""
+
+# No `from __future__ import annotations` here: FastAPI must see real types on the route methods.
+
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from ray import serve
+
+from serving import __version__
+from serving.config import AdriskConfig, load_config, resolve_project_path
+from serving.errors import AdriskError, NotReady, UnprocessableInput
+from serving.http_limits import BodyLimitMiddleware, validation_error
+from serving.pipeline import ReviewPipeline
+from serving.schemas import (
+    BatchItemResult,
+    BatchReviewRequest,
+    BatchReviewResponse,
+    CategoryInfo,
+    ErrorBody,
+    ItemError,
+    ReviewRequest,
+    ReviewResponse,
+    TaxonomyResponse,
+)
+from serving.store import SQLiteDecisionStore
+
+log = logging.getLogger("ray.serve")
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 409, 413, 415, 422, 503)
+}
+
+app = FastAPI(
+    title="adrisk",
+    version=__version__,
+    description="Multimodal ad-integrity risk scoring: per-category scores, an enforcement "
+    "decision with reasons, and the evidence behind it.",
+)
+app.add_middleware(BodyLimitMiddleware)
+
+
+@app.exception_handler(AdriskError)
+async def _adrisk_error(_: Request, exc: AdriskError) -> JSONResponse:
+    headers = {"Retry-After": "1"} if exc.retryable else None
+    return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=headers)
+
+
+@app.exception_handler(RequestValidationError)
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    err = validation_error(exc.errors())
+    return JSONResponse(err.to_body(), status_code=err.http_status)
+
+
+@serve.deployment(name="Ingress")
+@serve.ingress(app)
+class AdriskIngress:
+    def __init__(
+        self,
+        image_model,
+        text_encoder,
+        scorer,
+        profile: str,
+        overrides: dict[str, Any] | None = None,
+        models_app: str | None = None,
+    ) -> None:
+        """Model handles come bound from the graph, or (models_app) from another running app:
+        an extra ingress with a candidate policy can then share one set of model replicas."""
+        self.config: AdriskConfig = load_config(profile, overrides)
+        if models_app:
+            image_model, text_encoder, scorer = (
+                serve.get_deployment_handle(name, app_name=models_app)
+                for name in ("ImageRiskModel", "TextEncoder", "RiskScorer")
+            )
+        self.handles = {"image_model": image_model, "text_encoder": text_encoder, "scorer": scorer}
+        self.store = SQLiteDecisionStore(resolve_project_path(self.config.store.path))
+        self.pipeline = ReviewPipeline(
+            self.config,
+            score_images=lambda x: image_model.score.remote(x),
+            embed_texts=lambda x: text_encoder.embed.remote(x),
+            score_jobs=lambda x: scorer.score.remote(x),
+            store=self.store,
+        )
+        app.state.max_body_bytes = self.config.limits.max_body_bytes
+        self._backing: dict[str, list[dict[str, Any]]] | None = None
+
+    # ------------------------------------------------------------------------ health
+    @app.get("/healthz", summary="Liveness")
+    async def healthz(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Ready when every model deployment answers", responses=ERROR_RESPONSES)
+    async def readyz(self) -> dict[str, Any]:
+        try:
+            idents = await asyncio.wait_for(
+                asyncio.gather(*(h.ready.remote() for h in self.handles.values())), timeout=5.0
+            )
+        except Exception as exc:
+            raise NotReady(f"models not ready: {type(exc).__name__}") from None
+        return {"status": "ready", "models": dict(zip(self.handles, idents, strict=True))}
+
+    # ---------------------------------------------------------------------- taxonomy
+    @app.get("/v1/taxonomy", response_model=TaxonomyResponse)
+    async def taxonomy(self) -> TaxonomyResponse:
+        if self._backing is None:
+            backing = await self.handles["scorer"].backing.remote()
+            for model in self.config.image_models:
+                for category in model.categories:
+                    backing[category].append(
+                        {"kind": f"image:{model.backend}", "model": f"{model.name}@{model.version}"}
+                    )
+            self._backing = backing
+        return TaxonomyResponse(
+            version=self.config.taxonomy.version,
+            policy_version=f"{self.config.policy.name}@{self.config.policy.version}",
+            categories=[
+                CategoryInfo(
+                    id=c.id, name=c.name, description=c.description, severity=c.severity,
+                    enforcement=c.enforcement,
+                    thresholds=self.config.thresholds(c.id).model_dump(),
+                    egregious=c.egregious, zero_tolerance=c.zero_tolerance,
+                    backed_by=self._backing.get(c.id, []), references=c.references,
+                )
+                for c in self.config.taxonomy.categories
+            ],
+        )
+
+    # ------------------------------------------------------------------------ review
+    @app.post("/v1/review", response_model=ReviewResponse, responses=ERROR_RESPONSES)
+    async def review(self, body: ReviewRequest) -> ReviewResponse:
+        (outcome,) = await self.pipeline.review_many([body])
+        if isinstance(outcome, AdriskError):
+            raise outcome
+        return outcome
+
+    @app.post("/v1/review:batch", response_model=BatchReviewResponse, responses=ERROR_RESPONSES)
+    async def review_batch(self, body: BatchReviewRequest) -> BatchReviewResponse:
+        limit = self.config.limits.max_batch_items
+        if len(body.items) > limit:
+            raise UnprocessableInput(f"{len(body.items)} items; the limit is {limit} per batch")
+        results: list[BatchItemResult | None] = [None] * len(body.items)
+        valid: list[tuple[int, ReviewRequest]] = []
+        for i, item in enumerate(body.items):
+            try:
+                valid.append((i, ReviewRequest.model_validate(item)))
+            except ValidationError as exc:
+                err = validation_error(exc.errors())
+                results[i] = _item_error(item.get("request_id"), err)
+        outcomes = await self.pipeline.review_many([r for _, r in valid])
+        for (i, request), outcome in zip(valid, outcomes, strict=True):
+            if isinstance(outcome, AdriskError):
+                results[i] = _item_error(request.request_id, outcome)
+            else:
+                results[i] = BatchItemResult(request_id=request.request_id, ok=True, result=outcome)
+        return BatchReviewResponse(results=[r for r in results if r is not None])
+
+
+def _item_error(request_id: Any, err: AdriskError) -> BatchItemResult:
+    return BatchItemResult(
+        request_id=request_id if isinstance(request_id, str) else None,
+        ok=False,
+        error=ItemError(error=err.code, detail=err.detail, status=err.http_status),
+    )

@@ -1,0 +1,1 @@
+"""Model backends (one narrow interface), head sets, and the model registry."""

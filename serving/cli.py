@@ -1,0 +1,113 @@
+"""The `adrisk` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from serving.config import PROJECT_ROOT, load_config, resolve_project_path
+
+DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+def _encoder(profile: str):
+    from models.text_encoder import SentenceTransformerEncoder
+
+    config = load_config(profile)
+    encoder = SentenceTransformerEncoder(config.text_encoder)
+    encoder.setup()
+    return config, encoder
+
+
+def cmd_train_heads(args: argparse.Namespace) -> int:
+    from models.training import train_heads
+
+    config, encoder = _encoder(args.profile)
+    out = Path(args.out) if args.out else resolve_project_path(config.heads.text)
+    manifest = train_heads(
+        config, Path(args.data), out, encoder.encode, limit=args.limit, version=args.version
+    )
+    print(f"wrote head set {manifest['name']}@{manifest['version']} to {out}")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Make sure the profile's head set exists and matches the taxonomy; train it if not."""
+    from models.heads import HeadSet, prompts_digest
+
+    config = load_config(args.profile)
+    heads_dir = resolve_project_path(config.heads.text)
+    zero_shot = heads_dir / "zero_shot.json"
+    current = zero_shot.exists() and json.loads(zero_shot.read_text()).get(
+        "prompts_sha256"
+    ) == prompts_digest(config.taxonomy)
+    if not (heads_dir / "manifest.json").exists() or not current:
+        print(f"head set at {heads_dir} is missing or stale (taxonomy prompts changed); training ...")
+        args.out, args.limit, args.version = None, None, "1"
+        cmd_train_heads(args)
+    HeadSet.load(heads_dir, config.taxonomy, config.heads.zero_shot_scale, config.heads.zero_shot_bias)
+    print(f"profile {config.profile}: head set ready ({heads_dir})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start Ray + the adrisk app in the foreground; Ctrl-C or SIGTERM stops everything."""
+    import signal
+    import threading
+
+    from serving.launcher import start_local, stop_local, summarise
+
+    cmd_prepare(args)
+    url = start_local(
+        profile=args.profile, serve_config=args.config, host=args.host, port=args.port,
+        num_cpus=args.num_cpus,
+    )
+    stop = threading.Event()
+    # Ray installs its own SIGTERM handler in ray.init; ours goes on top, after it.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(f"adrisk ready at {url}  (docs: {url}/docs)\n{summarise(url)}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        print("stopping adrisk ...", flush=True)
+        stop_local()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adrisk", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train-heads", help="train text risk heads on ../shared/data")
+    train.add_argument("--profile", default="cpu")
+    train.add_argument("--data", default=str(DEFAULT_DATA))
+    train.add_argument("--out", default=None, help="output dir (default: the profile's heads.text)")
+    train.add_argument("--limit", type=int, default=None, help="train on a random subset (tests)")
+    train.add_argument("--version", default="1")
+    train.set_defaults(func=cmd_train_heads)
+
+    prepare = sub.add_parser("prepare", help="check models, build missing/stale artifacts")
+    prepare.add_argument("--profile", default="cpu")
+    prepare.add_argument("--data", default=str(DEFAULT_DATA))
+    prepare.set_defaults(func=cmd_prepare)
+    serve = sub.add_parser("serve", help="start the service (foreground)")
+    serve.add_argument("--profile", default="cpu")
+    serve.add_argument("--config", default=None, help="Serve config YAML (default configs/serve/PROFILE.yaml)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--num-cpus", type=int, default=2)
+    serve.add_argument("--data", default=str(DEFAULT_DATA))
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""The one configuration object threaded through every layer (vLLM-style).
+
+A profile YAML under configs/profiles/ names the models, the taxonomy, the policy version, the
+limits and the decision store. Everything is validated at load so a bad config fails at start-up
+with a message, never at request time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "configs"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ----------------------------------------------------------------------------------- taxonomy
+class Thresholds(_Strict):
+    review: float = Field(ge=0, le=1)
+    reject: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        if self.review > self.reject:
+            raise ValueError(f"review threshold {self.review} is above reject {self.reject}")
+        return self
+
+
+class Category(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    description: str
+    severity: Literal["low", "medium", "high", "critical"]
+    enforcement: Literal["reject", "deboost"]
+    egregious: bool = False
+    zero_tolerance: bool = False
+    thresholds: Thresholds
+    references: list[str] = Field(min_length=1)
+    zero_shot_prompts: list[str] = Field(min_length=1)
+
+
+class Taxonomy(_Strict):
+    version: str
+    categories: list[Category] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Taxonomy:
+        ids = [c.id for c in self.categories]
+        dupes = {i for i in ids if ids.count(i) > 1}
+        if dupes:
+            raise ValueError(f"duplicate category ids: {sorted(dupes)}")
+        return self
+
+    @property
+    def ids(self) -> list[str]:
+        return [c.id for c in self.categories]
+
+    def get(self, category_id: str) -> Category:
+        for category in self.categories:
+            if category.id == category_id:
+                return category
+        raise KeyError(category_id)
+
+
+# ------------------------------------------------------------------------------------- policy
+class SuspendRule(_Strict):
+    min_prior_violations: int = Field(ge=1)
+    max_new_account_age_days: float = Field(ge=0)
+    new_account_requires_unverified: bool = True
+
+
+class Policy(_Strict):
+    name: str
+    version: str
+    precedence: list[Literal["suspend_account", "reject", "human_review", "deboost", "approve"]]
+    deboost_multiplier: float = Field(ge=0, le=1)
+    suspend_account: SuspendRule
+    thresholds: dict[str, Thresholds] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _complete_precedence(self) -> Policy:
+        expected = {"suspend_account", "reject", "human_review", "deboost", "approve"}
+        if set(self.precedence) != expected or len(self.precedence) != len(expected):
+            raise ValueError(f"precedence must list each of {sorted(expected)} once")
+        return self
+
+
+# ------------------------------------------------------------------------------------- models
+class TextEncoderConfig(_Strict):
+    backend: Literal["sentence_transformers", "clip_text"] = "sentence_transformers"
+    name: str
+    version: str
+    source: str = Field(description="package:<module>[:<subpath>], a local path, or a hub id")
+    max_seq_length: int = Field(256, ge=8, le=8192)
+    device: str = "cpu"
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    torch_threads: int | None = Field(None, ge=1)
+    max_chunks_per_text: int = Field(4, ge=1, le=64)
+    chunk_words: int = Field(160, ge=16, le=2048)
+
+
+class ImageModelConfig(_Strict):
+    backend: Literal["efficientnet_lite", "open_nsfw_onnx", "clip_zero_shot"]
+    name: str
+    version: str
+    source: str
+    device: str = "cpu"
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    input_size: int = Field(224, ge=32, le=1024)
+    mean: tuple[float, float, float] = (127.0, 127.0, 127.0)
+    std: tuple[float, float, float] = (128.0, 128.0, 128.0)
+    category_map: str | None = Field(None, description="configs/ path of class → category map")
+    categories: list[str] = Field(default_factory=list, description="categories it scores")
+    torch_threads: int | None = Field(None, ge=1)
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
+
+
+class HeadsConfig(_Strict):
+    text: str = Field(description="directory of the text head set (manifest.json inside)")
+    zero_shot_scale: float = Field(
+        15.0, gt=0, description="logistic slope of zero-shot scores around the calibrated centre"
+    )
+    zero_shot_bias: float = Field(
+        -1.5, description="logit at the benign centre: -1.5 puts the 99.5th benign percentile at 0.18"
+    )
+
+
+# ------------------------------------------------------------------------------------- limits
+class Limits(_Strict):
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    max_images: int = Field(16, ge=0)
+    max_image_bytes: int = Field(12 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(40_000_000, ge=1024)
+    max_image_side: int = Field(16_384, ge=32)
+    max_image_frames: int = Field(200, ge=1)
+    decode_max_side: int = Field(512, ge=64, description="decoded images are shrunk to this")
+    max_text_chars: int = Field(100_000, ge=100)
+    max_html_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    max_batch_items: int = Field(64, ge=1)
+    allowed_image_formats: list[str] = Field(
+        default_factory=lambda: ["JPEG", "PNG", "GIF", "WEBP", "BMP"]
+    )
+
+
+class StoreConfig(_Strict):
+    path: str = "var/decisions.sqlite3"
+
+
+class AdriskConfig(_Strict):
+    """Everything one deployment of adrisk needs to know, loaded from a profile."""
+
+    profile: str
+    taxonomy: Taxonomy
+    policy: Policy
+    text_encoder: TextEncoderConfig
+    image_models: list[ImageModelConfig]
+    heads: HeadsConfig
+    limits: Limits = Field(default_factory=Limits)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    request_timeout_s: float = Field(30.0, gt=0)
+    stage_timeout_s: float = Field(20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> AdriskConfig:
+        known = set(self.taxonomy.ids)
+        unknown = {c for c in self.policy.thresholds if c not in known}
+        for model in self.image_models:
+            unknown |= {c for c in model.categories if c not in known}
+        if unknown:
+            raise ValueError(f"unknown category ids in policy/profile: {sorted(unknown)}")
+        return self
+
+    def thresholds(self, category_id: str) -> Thresholds:
+        return self.policy.thresholds.get(category_id) or self.taxonomy.get(category_id).thresholds
+
+    def model_versions(self) -> dict[str, str]:
+        versions = {"text_encoder": f"{self.text_encoder.name}@{self.text_encoder.version}"}
+        for model in self.image_models:
+            versions[model.backend] = f"{model.name}@{model.version}"
+        versions["policy"] = f"{self.policy.name}@{self.policy.version}"
+        versions["taxonomy"] = self.taxonomy.version
+        return versions
+
+
+# --------------------------------------------------------------------------------- loading
+def _read_yaml(path: Path) -> Any:
+    try:
+        with path.open("r", encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ValueError(f"config file not found: {path}") from None
+
+
+def resolve_config_path(value: str, base: Path = CONFIG_DIR) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def resolve_project_path(value: str) -> Path:
+    path = Path(os.path.expandvars(value))
+    return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
+
+
+def resolve_model_source(source: str) -> str:
+    """`package:mod[:sub/path]` → the path inside the installed package; else unchanged.
+
+    Unchanged covers local directories and hub ids (the gpu profile where a hub or mounted
+    model directory exists).
+    """
+    if not source.startswith("package:"):
+        expanded = os.path.expandvars(os.path.expanduser(source))
+        return expanded
+    _, module, *rest = source.split(":", 2)
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"model package {module!r} is not installed (source {source!r})")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    path = root / rest[0] if rest else root
+    if not path.exists():
+        raise ValueError(f"model file {path} from {source!r} does not exist")
+    return str(path)
+
+
+def profile_path(profile: str) -> Path:
+    candidate = Path(profile)
+    if candidate.suffix in {".yaml", ".yml"}:
+        return candidate.resolve()
+    return CONFIG_DIR / "profiles" / f"{profile}.yaml"
+
+
+def load_config(profile: str = "cpu", overrides: dict[str, Any] | None = None) -> AdriskConfig:
+    """Load a profile by name (configs/profiles/NAME.yaml) or by path.
+
+    `overrides` are merged into the profile document first (tests use it for the store path
+    and for a modified policy); `policy_doc` in overrides replaces the policy file entirely.
+    """
+    path = profile_path(profile)
+    doc = dict(_read_yaml(path) or {})
+    overrides = dict(overrides or {})
+    policy_doc = overrides.pop("policy_doc", None)
+    doc.update(overrides)
+    base = path.parent.parent if path.parent.name == "profiles" else path.parent
+    taxonomy_doc = _read_yaml(resolve_config_path(doc.pop("taxonomy"), base))
+    policy_file = doc.pop("policy")
+    if policy_doc is None:
+        policy_doc = _read_yaml(resolve_config_path(policy_file, base))
+    doc.setdefault("profile", path.stem)
+    return AdriskConfig.model_validate({**doc, "taxonomy": taxonomy_doc, "policy": policy_doc})
+
+
+def config_to_dict(config: AdriskConfig) -> dict[str, Any]:
+    """A plain dict for shipping the config to replicas (re-validated on arrival)."""
+    return config.model_dump(mode="json")

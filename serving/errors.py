@@ -1,0 +1,77 @@
+"""One error type per failure; each protocol maps them once (HTTP here, gRPC in its module).
+
+Errors cross Ray handle boundaries, so they stay plain picklable exceptions with a code.
+"""
+
+from __future__ import annotations
+
+
+class AdriskError(Exception):
+    code = "internal"
+    http_status = 500
+    retryable = False
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def to_body(self) -> dict[str, str]:
+        return {"error": self.code, "detail": self.detail}
+
+
+class InvalidInput(AdriskError):
+    """The client sent something malformed (bad JSON, bad base64, corrupt image)."""
+
+    code = "invalid_input"
+    http_status = 400
+
+
+class UnprocessableInput(AdriskError):
+    """Well-formed but fails validation (schema, limits on counts)."""
+
+    code = "unprocessable"
+    http_status = 422
+
+
+class PayloadTooLarge(AdriskError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class UnsupportedMediaType(AdriskError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class Conflict(AdriskError):
+    """The idempotency key was reused with a different payload."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class NotFound(AdriskError):
+    code = "not_found"
+    http_status = 404
+
+
+class Overloaded(AdriskError):
+    """Queues are full; retry after a pause."""
+
+    code = "overloaded"
+    http_status = 503
+    retryable = True
+
+
+class NotReady(AdriskError):
+    code = "not_ready"
+    http_status = 503
+    retryable = True
+
+
+class Unavailable(AdriskError):
+    """A backend deployment failed or timed out; the request may be retried."""
+
+    code = "unavailable"
+    http_status = 503
+    retryable = True

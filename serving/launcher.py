@@ -1,0 +1,126 @@
+"""Start and stop adrisk on a local Ray (used by `adrisk serve`, the tests and the benchmarks)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from serving.config import CONFIG_DIR, PROJECT_ROOT
+
+APP_NAME = "adrisk"
+
+
+def read_serve_config(path: str | Path | None, profile: str) -> dict[str, Any]:
+    path = Path(path) if path else CONFIG_DIR / "serve" / f"{profile}.yaml"
+    with path.open(encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    from ray.serve.schema import ServeDeploySchema
+
+    ServeDeploySchema.model_validate(doc) if hasattr(ServeDeploySchema, "model_validate") else (
+        ServeDeploySchema.parse_obj(doc)
+    )
+    return doc
+
+
+def deployment_options(app_doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    options = {}
+    for dep in app_doc.get("deployments", []):
+        dep = copy.deepcopy(dep)
+        options[dep.pop("name")] = dep
+    return options
+
+
+def start_local(
+    profile: str = "cpu",
+    serve_config: str | Path | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    num_cpus: int = 2,
+    ready_timeout_s: float = 300.0,
+) -> str:
+    """ray.init + serve.start + serve.run; returns the base URL once /readyz answers 200."""
+    import ray
+    from ray import serve
+
+    from deployments.app import AppArgs, build_app
+
+    doc = read_serve_config(serve_config, profile)
+    http = dict(doc.get("http_options") or {})
+    if host:
+        http["host"] = host
+    if port is not None:
+        http["port"] = port
+    app_doc = next(a for a in doc["applications"] if a["name"] == APP_NAME)
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            runtime_env={"env_vars": {"PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1",
+                                      "TOKENIZERS_PARALLELISM": "false"}},
+            log_to_driver=False,
+        )
+    serve.start(http_options=http, proxy_location=doc.get("proxy_location", "HeadOnly"))
+    args = AppArgs(
+        profile=app_doc.get("args", {}).get("profile", profile),
+        overrides=overrides or {},
+        deployment_options=deployment_options(app_doc),
+    )
+    serve.run(build_app(args), name=APP_NAME, route_prefix=app_doc.get("route_prefix", "/"))
+    url = f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 8000)}"
+    wait_ready(url, ready_timeout_s)
+    return url
+
+
+def run_extra_ingress(
+    name: str, route_prefix: str, profile: str = "cpu", overrides: dict[str, Any] | None = None,
+    ingress_options: dict[str, Any] | None = None,
+) -> None:
+    """A second ingress (e.g. a candidate policy) sharing the main app's model replicas."""
+    from ray import serve
+
+    from deployments.app import AppArgs, build_app
+
+    args = AppArgs(
+        profile=profile, overrides=overrides or {}, models_app=APP_NAME,
+        deployment_options={"Ingress": ingress_options or {}},
+    )
+    serve.run(build_app(args), name=name, route_prefix=route_prefix)
+
+
+def wait_ready(url: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    raise TimeoutError(f"adrisk at {url} not ready after {timeout_s}s ({last})")
+
+
+def stop_local() -> None:
+    import ray
+    from ray import serve
+
+    try:
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+
+
+def summarise(url: str) -> str:
+    with urllib.request.urlopen(f"{url}/readyz", timeout=5) as resp:
+        return json.dumps(json.loads(resp.read()), indent=2)

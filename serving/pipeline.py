@@ -1,0 +1,292 @@
+"""The review pipeline the ingress runs: validate → fan out to the models → fuse → decide → store.
+
+One pipeline call handles a *group* of ads (one for /v1/review, many for /v1/review:batch): all
+their images go to the image deployment in one handle call, all their texts to the text encoder
+in one call, and all their jobs to the scorer in one call. The deployments' @serve.batch queues
+then merge groups from concurrent requests. A failure in one ad (a corrupt image) fails that ad
+only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from models.scoring import ImagePart, ScoreJob, ScoreResult, TextPart
+from multimodal.html import parse_html
+from multimodal.images import probe_image
+from multimodal.text import chunk_words, normalise
+from policy.decision import decide
+from serving.config import AdriskConfig
+from serving.errors import (
+    AdriskError,
+    Conflict,
+    Overloaded,
+    PayloadTooLarge,
+    Unavailable,
+    UnprocessableInput,
+)
+from serving.schemas import Evidence, ReviewRequest, ReviewResponse
+from serving.store import SQLiteDecisionStore, StoredDecision
+
+Call = Callable[..., Awaitable[Any]]
+
+
+def input_digest(request: ReviewRequest) -> str:
+    """Identity of the content: everything but `options` (rescoring must not change identity)."""
+    doc = request.model_dump(mode="json", exclude={"options", "request_id"})
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass
+class PreparedAd:
+    request: ReviewRequest
+    digest: str
+    images: list[tuple[str, bytes]] = field(default_factory=list)
+    texts: list[TextPart] = field(default_factory=list)
+    url: str | None = None
+    error: AdriskError | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _text_parts(source: str, text: str, config: AdriskConfig) -> list[TextPart]:
+    enc = config.text_encoder
+    clean = normalise(text, config.limits.max_text_chars)
+    chunks = chunk_words(clean, enc.chunk_words, enc.max_chunks_per_text)
+    if len(chunks) == 1:
+        return [TextPart(source, chunks[0])]
+    return [TextPart(f"{source}[{i}]", chunk) for i, chunk in enumerate(chunks)]
+
+
+def prepare(request: ReviewRequest, config: AdriskConfig) -> PreparedAd:
+    """Cheap, synchronous checks and extraction. Raises AdriskError for bad input."""
+    started = time.perf_counter()
+    limits = config.limits
+    ad = PreparedAd(request=request, digest=input_digest(request))
+    creative = request.creative
+    if creative is not None:
+        if len(creative.images) > limits.max_images:
+            raise UnprocessableInput(
+                f"{len(creative.images)} images; the limit is {limits.max_images} per ad"
+            )
+        for i, image in enumerate(creative.images):
+            raw = image.raw_bytes()
+            try:
+                probe_image(raw, limits)
+            except AdriskError as exc:
+                raise type(exc)(f"creative.images[{i}]: {exc.detail}") from None
+            ad.images.append((f"image[{i}]", raw))
+        if creative.text and creative.text.strip():
+            ad.texts += _text_parts("creative.text", creative.text, config)
+    page = request.landing_page
+    if page is not None:
+        if page.html:
+            size = len(page.html.encode("utf-8", errors="replace"))
+            if size > limits.max_html_bytes:
+                raise PayloadTooLarge(
+                    f"landing_page.html is {size} bytes; the limit is {limits.max_html_bytes}"
+                )
+            parsed = parse_html(page.html)
+            if parsed.title:
+                ad.texts += _text_parts("landing_page.title", parsed.title, config)
+            if parsed.text and not (page.text and page.text.strip()):
+                ad.texts += _text_parts("landing_page.text", parsed.text, config)
+        if page.text and page.text.strip():
+            ad.texts += _text_parts("landing_page.text", page.text, config)
+        if page.url and page.url.strip():
+            ad.url = page.url.strip()
+    ad.timings["prepare"] = (time.perf_counter() - started) * 1000
+    return ad
+
+
+def map_remote_error(exc: BaseException, stage: str) -> AdriskError:
+    """One place that turns Ray/asyncio failures into adrisk errors."""
+    if isinstance(exc, AdriskError):
+        return exc
+    name = type(exc).__name__
+    if name == "BackPressureError":
+        return Overloaded(f"{stage} queue is full; retry shortly")
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return Unavailable(f"{stage} did not answer in time")
+    return Unavailable(f"{stage} failed: {name}")
+
+
+class ReviewPipeline:
+    def __init__(
+        self,
+        config: AdriskConfig,
+        score_images: Call,
+        embed_texts: Call,
+        score_jobs: Call,
+        store: SQLiteDecisionStore,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._score_images = score_images
+        self._embed_texts = embed_texts
+        self._score_jobs = score_jobs
+        self.store = store
+        self._clock = clock
+
+    async def _call(self, stage: str, fn: Call, payload: Any) -> Any:
+        try:
+            return await asyncio.wait_for(fn(payload), timeout=self.config.stage_timeout_s)
+        except Exception as exc:
+            raise map_remote_error(exc, stage) from None
+
+    async def review_many(
+        self, requests: list[ReviewRequest]
+    ) -> list[ReviewResponse | AdriskError]:
+        started = time.perf_counter()
+        results: list[ReviewResponse | AdriskError | None] = [None] * len(requests)
+        pending: list[tuple[int, PreparedAd]] = []
+        for i, request in enumerate(requests):
+            try:
+                ad = await asyncio.to_thread(prepare, request, self.config)
+            except AdriskError as exc:
+                results[i] = exc
+                continue
+            stored = await self._lookup(ad)
+            if stored is not None:
+                results[i] = stored
+            else:
+                pending.append((i, ad))
+        if pending:
+            fresh = await self._score_group([ad for _, ad in pending], started)
+            for (i, _), outcome in zip(pending, fresh, strict=True):
+                results[i] = outcome
+        return [r for r in results if r is not None]
+
+    async def _lookup(self, ad: PreparedAd) -> ReviewResponse | AdriskError | None:
+        if ad.request.options.rescore:
+            return None
+        stored = await asyncio.to_thread(self.store.get, ad.request.request_id)
+        if stored is None:
+            return None
+        if stored.input_digest != ad.digest:
+            return Conflict(
+                f"request_id {ad.request.request_id!r} was already used for different content; "
+                "use a new id, or set options.rescore to replace the stored decision"
+            )
+        return ReviewResponse.model_validate({**stored.response, "cached": True})
+
+    async def _score_group(
+        self, ads: list[PreparedAd], started: float
+    ) -> list[ReviewResponse | AdriskError]:
+        timings: dict[str, float] = {}
+        flat_images = [raw for ad in ads for _, raw in ad.images]
+        flat_texts = [part.text for ad in ads for part in ad.texts]
+
+        async def run_images() -> list[dict[str, Any]]:
+            if not flat_images:
+                return []
+            t = time.perf_counter()
+            out = await self._call("image model", self._score_images, flat_images)
+            timings["image_models"] = (time.perf_counter() - t) * 1000
+            return out
+
+        async def run_texts() -> np.ndarray | None:
+            if not flat_texts:
+                return None
+            t = time.perf_counter()
+            out = await self._call("text encoder", self._embed_texts, flat_texts)
+            timings["text_encoder"] = (time.perf_counter() - t) * 1000
+            return out
+
+        try:
+            image_out, text_out = await asyncio.gather(run_images(), run_texts())
+        except AdriskError as exc:
+            return [exc for _ in ads]
+
+        jobs: list[ScoreJob | None] = []
+        image_at, text_at = 0, 0
+        for ad in ads:
+            parts: list[ImagePart] = []
+            for source, _ in ad.images:
+                item = image_out[image_at]
+                image_at += 1
+                if not item["ok"] and ad.error is None:
+                    ad.error = _error_from_item(item, source)
+                elif item["ok"]:
+                    parts.append(ImagePart(source, item["scores"], item["detail"]))
+            n = len(ad.texts)
+            emb = text_out[text_at : text_at + n] if n else None
+            text_at += n
+            jobs.append(
+                None if ad.error else ScoreJob(texts=ad.texts, text_embeddings=emb, url=ad.url, images=parts)
+            )
+
+        live = [job for job in jobs if job is not None]
+        t = time.perf_counter()
+        try:
+            scored: list[ScoreResult] = await self._call("scorer", self._score_jobs, live) if live else []
+        except AdriskError as exc:
+            return [exc for _ in ads]
+        timings["scorer"] = (time.perf_counter() - t) * 1000
+
+        outcomes: list[ReviewResponse | AdriskError] = []
+        scored_iter = iter(scored)
+        for ad, job in zip(ads, jobs, strict=True):
+            if job is None:
+                assert ad.error is not None
+                outcomes.append(ad.error)
+                continue
+            outcomes.append(await self._finish(ad, next(scored_iter), timings, started))
+        return outcomes
+
+    async def _finish(
+        self, ad: PreparedAd, result: ScoreResult, timings: dict[str, float], started: float
+    ) -> ReviewResponse | AdriskError:
+        t = time.perf_counter()
+        decision = decide(result.scores, ad.request.advertiser, self.config)
+        stage_ms = {**ad.timings, **timings, "policy": (time.perf_counter() - t) * 1000}
+        versions = {**self.config.model_versions(), "text_heads": result.head_version}
+        response = ReviewResponse(
+            request_id=ad.request.request_id,
+            scores=result.scores,
+            decision=decision,
+            evidence=[Evidence.model_validate(e) for e in result.evidence],
+            model_versions=versions,
+            timings_ms={},
+        )
+        t = time.perf_counter()
+        record = StoredDecision(
+            request_id=ad.request.request_id,
+            input_digest=ad.digest,
+            response=response.model_dump(mode="json", exclude={"timings_ms", "cached"}),
+            action=decision.action.value,
+            policy_version=decision.policy_version,
+            created_at=self._clock(),
+        )
+        try:
+            if ad.request.options.rescore:
+                stored = await asyncio.to_thread(self.store.put, record)
+            else:
+                stored = await asyncio.to_thread(self.store.insert_if_absent, record)
+        except Exception as exc:
+            return Unavailable(f"decision store failed: {type(exc).__name__}: {exc}")
+        if stored.input_digest != ad.digest:
+            return Conflict(f"request_id {ad.request.request_id!r} was taken concurrently by other content")
+        stage_ms["store"] = (time.perf_counter() - t) * 1000
+        stage_ms["total"] = (time.perf_counter() - started) * 1000
+        cached = stored.created_at != record.created_at
+        body = {**stored.response, "timings_ms": {k: round(v, 3) for k, v in stage_ms.items()}}
+        return ReviewResponse.model_validate({**body, "cached": cached})
+
+
+def _error_from_item(item: dict[str, Any], source: str) -> AdriskError:
+    from serving import errors
+
+    cls = next(
+        (c for c in vars(errors).values()
+         if isinstance(c, type) and issubclass(c, AdriskError) and c.code == item["error"]),
+        errors.InvalidInput,
+    )
+    return cls(f"{source.replace('image', 'creative.images')}: {item['detail']}")

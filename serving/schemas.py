@@ -1,0 +1,163 @@
+"""Request and response shapes: the one source of truth for HTTP (and later gRPC)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+RequestId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ImageInput(_Strict):
+    data: str = Field(description="The encoded image (JPEG, PNG, GIF, WebP, BMP) as base64.")
+
+    @field_validator("data")
+    @classmethod
+    def _is_base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"image data is not valid base64: {exc}") from None
+        return value
+
+    def raw_bytes(self) -> bytes:
+        return base64.b64decode(self.data, validate=True)
+
+
+class Creative(_Strict):
+    images: list[ImageInput] = Field(default_factory=list)
+    text: str | None = Field(default=None, description="Ad copy: headline, body, call to action.")
+
+
+class LandingPage(_Strict):
+    url: str | None = Field(default=None, max_length=8192)
+    html: str | None = None
+    text: str | None = Field(default=None, description="Visible page text, if already extracted.")
+
+
+class Advertiser(_Strict):
+    id: str | None = Field(default=None, max_length=128)
+    account_age_days: float | None = Field(default=None, ge=0)
+    prior_violations: int | None = Field(default=None, ge=0)
+    verified: bool | None = None
+    country: str | None = Field(default=None, max_length=8)
+    attributes: dict[str, str | float | int | bool] = Field(default_factory=dict)
+
+
+class ReviewOptions(_Strict):
+    rescore: bool = Field(default=False, description="Score again even if request_id was seen.")
+
+
+class ReviewRequest(_Strict):
+    request_id: RequestId
+    creative: Creative | None = None
+    landing_page: LandingPage | None = None
+    advertiser: Advertiser | None = None
+    signals: dict[str, float] = Field(
+        default_factory=dict,
+        description="Numeric behaviour, conversion and feedback signals (e.g. report_rate).",
+    )
+    options: ReviewOptions = Field(default_factory=ReviewOptions)
+
+    @model_validator(mode="after")
+    def _has_content(self) -> ReviewRequest:
+        creative_has = self.creative is not None and (
+            bool(self.creative.images) or bool((self.creative.text or "").strip())
+        )
+        page_has = self.landing_page is not None and any(
+            (getattr(self.landing_page, part) or "").strip() for part in ("url", "html", "text")
+        )
+        if not (creative_has or page_has):
+            raise ValueError(
+                "at least one content part is required: creative.images, creative.text, "
+                "landing_page.url, landing_page.html or landing_page.text"
+            )
+        return self
+
+
+class Action(StrEnum):
+    approve = "approve"
+    reject = "reject"
+    deboost = "deboost"
+    suspend_account = "suspend_account"
+    human_review = "human_review"
+
+
+class Decision(BaseModel):
+    action: Action
+    categories: list[str] = Field(description="Categories that drove the action.")
+    reasons: list[str]
+    traffic_multiplier: float = Field(1.0, ge=0, le=1)
+    policy_version: str
+
+
+class Evidence(BaseModel):
+    source: str = Field(description="Where it was found: image[0], creative.text, landing_page, ...")
+    category: str
+    score: float
+    detail: str
+
+
+class ReviewResponse(BaseModel):
+    request_id: str
+    scores: dict[str, float]
+    decision: Decision
+    evidence: list[Evidence]
+    model_versions: dict[str, str]
+    timings_ms: dict[str, float]
+    cached: bool = Field(False, description="True when this is the stored decision for a seen id.")
+
+
+class BatchReviewRequest(_Strict):
+    items: list[dict[str, Any]] = Field(
+        min_length=1, description="Review requests; each is validated on its own."
+    )
+
+
+class ItemError(BaseModel):
+    error: str
+    detail: str
+    status: int
+
+
+class BatchItemResult(BaseModel):
+    request_id: str | None
+    ok: bool
+    result: ReviewResponse | None = None
+    error: ItemError | None = None
+
+
+class BatchReviewResponse(BaseModel):
+    results: list[BatchItemResult]
+
+
+class CategoryInfo(BaseModel):
+    id: str
+    name: str
+    description: str
+    severity: str
+    enforcement: str
+    thresholds: dict[str, float]
+    egregious: bool
+    zero_tolerance: bool
+    backed_by: list[dict[str, Any]]
+    references: list[str]
+
+
+class TaxonomyResponse(BaseModel):
+    version: str
+    policy_version: str
+    categories: list[CategoryInfo]
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str

@@ -1,0 +1,52 @@
+"""One real adrisk service per test session: Ray on 2 CPUs, Serve on 127.0.0.1, real models."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from serving.config import CONFIG_DIR
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Service:
+    url: str
+    store_path: Path
+
+    def client(self, timeout: float = 60.0) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    from serving.launcher import start_local, stop_local
+
+    store = tmp_path_factory.mktemp("store") / "decisions.sqlite3"
+    try:
+        url = start_local(
+            profile="cpu",
+            serve_config=CONFIG_DIR / "serve" / "cpu.yaml",
+            host="127.0.0.1",
+            port=free_port(),
+            overrides={"store": {"path": str(store)}},
+        )
+        yield Service(url=url, store_path=store)
+    finally:
+        stop_local()
+
+
+@pytest.fixture(scope="session")
+def client(service: Service) -> Iterator[httpx.Client]:
+    with service.client() as c:
+        yield c
