@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from ray import serve
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import __version__
 from serving.config import AdriskConfig, load_config, resolve_project_path
@@ -52,10 +53,29 @@ async def _adrisk_error(_: Request, exc: AdriskError) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=headers)
 
 
+HTTP_CODES = {400: "invalid_input", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+              415: "unsupported_media_type", 422: "unprocessable"}
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Framework errors (unparseable body, unknown route) in the same {error, detail} shape."""
+    body = {"error": HTTP_CODES.get(exc.status_code, "error"), "detail": str(exc.detail)}
+    return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
 @app.exception_handler(RequestValidationError)
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     err = validation_error(exc.errors())
     return JSONResponse(err.to_body(), status_code=err.http_status)
+
+
+def _item_error(request_id: Any, err: AdriskError) -> BatchItemResult:
+    return BatchItemResult(
+        request_id=request_id if isinstance(request_id, str) else None,
+        ok=False,
+        error=ItemError(error=err.code, detail=err.detail, status=err.http_status),
+    )
 
 
 @serve.deployment(name="Ingress")
@@ -159,11 +179,3 @@ class AdriskIngress:
             else:
                 results[i] = BatchItemResult(request_id=request.request_id, ok=True, result=outcome)
         return BatchReviewResponse(results=[r for r in results if r is not None])
-
-
-def _item_error(request_id: Any, err: AdriskError) -> BatchItemResult:
-    return BatchItemResult(
-        request_id=request_id if isinstance(request_id, str) else None,
-        ok=False,
-        error=ItemError(error=err.code, detail=err.detail, status=err.http_status),
-    )

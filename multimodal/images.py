@@ -44,8 +44,12 @@ def probe_image(data: bytes, limits: Limits) -> tuple[str, int, int, int]:
                 fmt = (img.format or "").upper()
                 width, height = img.size
                 frames = int(getattr(img, "n_frames", 1) or 1)
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidInput("image data is not a recognised image (or declares absurd size)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UnprocessableInput(
+            f"image declares more pixels than the limit of {limits.max_image_pixels} (decompression bomb)"
+        ) from None
+    except UnidentifiedImageError:
+        raise InvalidInput("image data is not a recognised image format") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InvalidInput(f"image header is corrupt: {exc}") from None
     if fmt not in limits.allowed_image_formats:

@@ -63,6 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     url = start_local(
         profile=args.profile, serve_config=args.config, host=args.host, port=args.port,
         num_cpus=args.num_cpus,
+        overrides={"store": {"path": args.store}} if args.store else None,
     )
     stop = threading.Event()
     # Ray installs its own SIGTERM handler in ray.init; ours goes on top, after it.
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--num-cpus", type=int, default=2)
+    serve.add_argument("--store", default=None, help="decision log path (default: the profile's)")
     serve.add_argument("--data", default=str(DEFAULT_DATA))
     serve.set_defaults(func=cmd_serve)
     return parser

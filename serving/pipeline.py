@@ -167,7 +167,9 @@ class ReviewPipeline:
     async def _lookup(self, ad: PreparedAd) -> ReviewResponse | AdriskError | None:
         if ad.request.options.rescore:
             return None
+        t = time.perf_counter()
         stored = await asyncio.to_thread(self.store.get, ad.request.request_id)
+        lookup_ms = (time.perf_counter() - t) * 1000
         if stored is None:
             return None
         if stored.input_digest != ad.digest:
@@ -175,7 +177,8 @@ class ReviewPipeline:
                 f"request_id {ad.request.request_id!r} was already used for different content; "
                 "use a new id, or set options.rescore to replace the stored decision"
             )
-        return ReviewResponse.model_validate({**stored.response, "cached": True})
+        timings = {**ad.timings, "store_lookup": lookup_ms}
+        return ReviewResponse.model_validate({**stored.response, "cached": True, "timings_ms": timings})
 
     async def _score_group(
         self, ads: list[PreparedAd], started: float
