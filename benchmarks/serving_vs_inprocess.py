@@ -7,7 +7,9 @@
 2. Served: `start_local` on a free port with a throw-away decision store, then an aiohttp client
    at a fixed concurrency: one image per /v1/review, 16 one-image ads per /v1/review:batch, and one
    short ad copy per /v1/review. The batch sizes the deployments achieved come from their
-   `stats()` counters, read through handles before and after each measured phase.
+   `stats()` counters, read through handles before and after each measured phase; the responses'
+   `timings_ms` give server-side stage times, and /proc gives the CPU each process (and every other
+   process on the machine) used during each measurement.
 
     .venv/bin/python -m benchmarks.serving_vs_inprocess [--quick] [--out docs/benchmarks.md]
 """
@@ -114,6 +116,82 @@ def ad_copy(index: int) -> str:
     return f"{AD_COPY[index % len(AD_COPY)]} Code {index}."
 
 
+# -------------------------------------------------------------------------- CPU accounting
+@dataclass(frozen=True)
+class CpuUse:
+    """CPU used over a wall-clock window: this run's processes by title, and everyone else's."""
+
+    wall_s: float
+    by_title: dict[str, float]  # CPU seconds of this process and its descendants (Ray), by title
+    others_cores: float  # average cores used by every other process on the machine
+
+    def share(self, title: str) -> float:
+        """Average share of one core."""
+        return self.by_title.get(title, 0.0) / self.wall_s if self.wall_s else 0.0
+
+
+class CpuMeter:
+    def __init__(self) -> None:
+        self._procs, self._busy, self._t = process_cpu(), machine_busy_s(), time.perf_counter()
+
+    def stop(self) -> CpuUse:
+        procs, busy, wall = process_cpu(), machine_busy_s(), time.perf_counter() - self._t
+        by_title = cpu_by_title(self._procs, procs)
+        others = (busy - self._busy - sum(by_title.values())) / wall if wall else 0.0
+        return CpuUse(wall, by_title, max(0.0, others))
+
+
+def process_cpu() -> dict[int, float]:
+    """CPU seconds of this process and every descendant (Ray's daemons and workers), by pid."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2:].split()
+        stats[int(entry.name)] = fields
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    out: dict[int, float] = {}
+    todo = [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        if pid in stats:
+            out[pid] = (int(stats[pid][11]) + int(stats[pid][12])) / tick
+    return out
+
+
+def cpu_by_title(before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
+    """CPU seconds spent between two process_cpu() readings, summed by process title."""
+    out: Counter[str] = Counter()
+    for pid, seconds in after.items():
+        out[process_title(pid)] += seconds - before.get(pid, 0.0)
+    return dict(out)
+
+
+def process_title(pid: int) -> str:
+    if pid == os.getpid():
+        return "client (this process)"
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return "?"
+    if argv0.startswith("ray::"):  # a worker's title gains ".method" while it runs an actor task
+        return argv0.strip().removeprefix("ray::").split(".", 1)[0]
+    return Path(argv0).name
+
+
+def machine_busy_s() -> float:
+    """Non-idle CPU seconds of every process on the machine since boot (all cores), from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
 # ------------------------------------------------------------------------------ in-process
 @dataclass(frozen=True)
 class Rate:
@@ -122,6 +200,7 @@ class Rate:
     batch: int
     items: int
     seconds: float
+    others_cores: float  # CPU other processes on the machine used meanwhile
 
     @property
     def per_s(self) -> float:
@@ -163,15 +242,20 @@ class InProcessImages:
         self.decode_pool.shutdown()
 
 
-def timed_batches(run: Callable[[list[Any]], object], pool: Sequence[Any], batch: int, total: int) -> tuple[int, float]:
-    """(items, seconds) to push ~total items through run() in batches, after one warm-up batch."""
+def timed_batches(
+    path: str, threads: str, run: Callable[[list[Any]], object], pool: Sequence[Any], batch: int, total: int
+) -> Rate:
+    """Push ~total items through run() in batches of `batch`, after one warm-up batch."""
     cycle = itertools.cycle(pool)
     batches = [[next(cycle) for _ in range(batch)] for _ in range(max(1, total // batch))]
     run(batches[0])
-    started = time.perf_counter()
+    meter = CpuMeter()
     for chunk in batches:
         run(chunk)
-    return len(batches) * batch, time.perf_counter() - started
+    cpu = meter.stop()
+    rate = Rate(path, threads, batch, len(batches) * batch, cpu.wall_s, cpu.others_cores)
+    log(f"in-process {path} {threads} batch {batch}: {rate.per_s:.1f}/s (others {cpu.others_cores:.2f} cores)")
+    return rate
 
 
 def measure_inprocess(plan: Plan, jpegs: list[bytes]) -> list[Rate]:
@@ -187,14 +271,8 @@ def measure_inprocess(plan: Plan, jpegs: list[bytes]) -> list[Rate]:
         for label, threads in (("replica settings", None), (TWO_THREADS, 2)):
             if threads:
                 images.use_threads(threads)
-            for batch in IMAGE_BATCHES:
-                items, seconds = timed_batches(images.run, jpegs, batch, plan.inproc_images)
-                rates.append(Rate("image", label, batch, items, seconds))
-                log(f"in-process image {label} batch {batch}: {items / seconds:.1f} images/s")
-            for batch in TEXT_BATCHES:
-                items, seconds = timed_batches(encoder.encode, texts, batch, plan.inproc_texts)
-                rates.append(Rate("text", label, batch, items, seconds))
-                log(f"in-process text {label} batch {batch}: {items / seconds:.1f} texts/s")
+            rates += [timed_batches("image", label, images.run, jpegs, b, plan.inproc_images) for b in IMAGE_BATCHES]
+            rates += [timed_batches("text", label, encoder.encode, texts, b, plan.inproc_texts) for b in TEXT_BATCHES]
     finally:
         images.close()
     return rates
@@ -249,8 +327,7 @@ class PhaseResult:
     load: LoadOutcome
     warmup_failures: Counter[str]
     batches: dict[str, Counter[int]]
-    cpu_s: dict[str, float]  # CPU seconds per process of this run during the measured phase
-    machine_busy: float  # share of all cores busy during the phase (every process on the machine)
+    cpu: CpuUse  # during the measured phase
 
     @property
     def items_per_s(self) -> float:
@@ -359,70 +436,17 @@ def batch_counters() -> dict[str, Counter[int]]:
     return counters
 
 
-def process_cpu() -> dict[int, float]:
-    """CPU seconds of this process and every descendant (Ray's daemons and workers), by pid."""
-    tick = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2:].split()
-        pid = int(entry.name)
-        stats[pid] = fields
-        children.setdefault(int(fields[1]), []).append(pid)
-    out: dict[int, float] = {}
-    todo = [os.getpid()]
-    while todo:
-        pid = todo.pop()
-        todo += children.get(pid, [])
-        if pid in stats:
-            out[pid] = (int(stats[pid][11]) + int(stats[pid][12])) / tick
-    return out
-
-
-def cpu_by_title(before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
-    """CPU seconds spent between two process_cpu() readings, summed by process title."""
-    out: Counter[str] = Counter()
-    for pid, seconds in after.items():
-        out[process_title(pid)] += seconds - before.get(pid, 0.0)
-    return dict(out)
-
-
-def process_title(pid: int) -> str:
-    if pid == os.getpid():
-        return "client (this process)"
-    try:
-        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
-    except OSError:
-        return "?"
-    if argv0.startswith("ray::"):  # a worker's title gains ".method" while it runs an actor task
-        return argv0.strip().split(".", 1)[0]
-    return Path(argv0).name
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies over all cores since boot, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
 def run_phase(url: str, phase: Phase, run_id: str, cap_s: float) -> PhaseResult:
     warm = asyncio.run(drive(url, phase, f"{run_id}-{phase.key}-warm", phase.warmup, cap_s))
-    before, cpu_before, ticks_before = batch_counters(), process_cpu(), machine_ticks()
+    before = batch_counters()
+    meter = CpuMeter()
     load = asyncio.run(drive(url, phase, f"{run_id}-{phase.key}", phase.requests, cap_s))
-    cpu_after, ticks_after, after = process_cpu(), machine_ticks(), batch_counters()
+    cpu = meter.stop()
+    after = batch_counters()
     batches = {name: after[name] - before[name] for name in after}
-    cpu_s = cpu_by_title(cpu_before, cpu_after)
-    busy = (ticks_after[0] - ticks_before[0]) / max(1, ticks_after[1] - ticks_before[1])
-    result = PhaseResult(phase, load, warm.failures, batches, cpu_s, busy)
+    result = PhaseResult(phase, load, warm.failures, batches, cpu)
     log(f"served {phase.key}: {result.items_per_s:.1f} {phase.unit}/s over {load.requests} requests "
-        f"in {load.seconds:.1f}s, failures {dict(load.failures) or 'none'}")
+        f"in {load.seconds:.1f}s, failures {dict(load.failures) or 'none'}, others {cpu.others_cores:.2f} cores")
     return result
 
 
@@ -524,12 +548,13 @@ def render_inprocess(rates: list[Rate]) -> list[str]:
     lines = [
         "### In-process (one process, no Ray)",
         "",
-        "| Path | Threads | Batch | Items | Seconds | Items/s |",
-        "|---|---|---:|---:|---:|---:|",
+        "| Path | Threads | Batch | Items | Seconds | Items/s | Other processes (cores) |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rates:
         unit = "images" if r.path == "image" else "texts"
-        lines.append(f"| {r.path} | {r.threads} | {r.batch} | {r.items} {unit} | {r.seconds:.2f} | {r.per_s:.1f} |")
+        lines.append(f"| {r.path} | {r.threads} | {r.batch} | {r.items} {unit} | {r.seconds:.2f} | {r.per_s:.1f} "
+                     f"| {r.others_cores:.2f} |")
     lines += ["", "Batching speedup (best batch ÷ batch 1):", ""]
     for path in ("image", "text"):
         for threads in ("replica settings", TWO_THREADS):
@@ -601,17 +626,16 @@ def render_stages(served: list[PhaseResult]) -> list[str]:
 def render_cpu(served: list[PhaseResult]) -> list[str]:
     """Where the CPU went during each measured phase: share of one core per process."""
     lines = [
-        f"CPU during each measured phase, in % of one core (this run's processes; {os.cpu_count()} cores "
-        "= 100% × cores; `machine` counts every process on the machine, other users' included):",
+        f"CPU during each measured phase in % of one core ({os.cpu_count()} cores = {100 * (os.cpu_count() or 1)}%): "
+        "this run's processes (Ray workers by title), and every other process on the machine together:",
         "",
-        "| Phase | machine busy | Top processes |",
+        "| Phase | Other processes | This run, top processes |",
         "|---|---:|---|",
     ]
     for res in served:
-        seconds = res.load.seconds or 1.0
-        top = sorted(res.cpu_s.items(), key=lambda kv: -kv[1])[:7]
-        cells = ", ".join(f"{name.removeprefix('ray::')} {100 * t / seconds:.0f}%" for name, t in top if t > 0)
-        lines.append(f"| {res.phase.title} | {100 * res.machine_busy:.0f}% of all cores | {cells} |")
+        top = [t for t in sorted(res.cpu.by_title, key=res.cpu.share, reverse=True)[:7] if res.cpu.share(t) >= 0.005]
+        cells = ", ".join(f"{title} {100 * res.cpu.share(title):.0f}%" for title in top)
+        lines.append(f"| {res.phase.title} | {100 * res.cpu.others_cores:.0f}% | {cells} |")
     return lines
 
 

@@ -200,7 +200,11 @@ class ClipZeroShotBackend(ModelBackend[Image.Image, ImageResult]):
         prompts.extend(self.NEUTRAL_PROMPTS)
         owners.extend([None] * len(self.NEUTRAL_PROMPTS))
         self._owners = owners
-        inputs = self._processor(text=prompts, return_tensors="pt", padding="max_length", truncation=True)
+        # SigLIP was trained on max_length padding; CLIP does not mind it.
+        max_length = self._model.config.text_config.max_position_embeddings
+        inputs = self._processor(
+            text=prompts, return_tensors="pt", padding="max_length", truncation=True, max_length=max_length
+        )
         with torch.inference_mode():
             text = self._model.get_text_features(**inputs.to(self.config.device))
             text = getattr(text, "pooler_output", text)

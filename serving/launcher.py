@@ -21,11 +21,16 @@ def read_serve_config(path: str | Path | None, profile: str) -> dict[str, Any]:
     path = Path(path) if path else CONFIG_DIR / "serve" / f"{profile}.yaml"
     with path.open(encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)
-    from ray.serve.schema import ServeDeploySchema
+    from ray.serve.schema import DeploymentSchema, ServeDeploySchema
 
-    ServeDeploySchema.model_validate(doc) if hasattr(ServeDeploySchema, "model_validate") else (
-        ServeDeploySchema.parse_obj(doc)
-    )
+    ServeDeploySchema.model_validate(doc)
+    # Ray's schema ignores unknown keys; a typo such as `num_replicaz` must not pass silently.
+    known = set(DeploymentSchema.model_fields)
+    for app in doc.get("applications", []):
+        for dep in app.get("deployments", []):
+            unknown = set(dep) - known
+            if unknown:
+                raise ValueError(f"{path}: deployment {dep.get('name')!r} has unknown keys {sorted(unknown)}")
     return doc
 
 

@@ -96,3 +96,27 @@ def test_precedence_is_policy_data():
     both = scores(weapons=0.95, hate_harassment=0.6)
     assert decide(both, None, CONFIG).action == "reject"
     assert decide(both, None, config).action == "human_review"
+
+
+@pytest.mark.parametrize("profile", ["cpu", "gpu"])
+def test_serve_configs_are_valid_ray_configs_for_our_graph(profile):
+    from deployments.app import DEPLOYMENTS
+    from serving.launcher import read_serve_config
+
+    doc = read_serve_config(None, profile)  # validated against Ray's ServeDeploySchema
+    (app,) = doc["applications"]
+    assert app["import_path"] == "deployments.app:build_app"
+    assert app["args"]["profile"] == profile
+    assert {d["name"] for d in app["deployments"]} == set(DEPLOYMENTS)
+    load_config(profile)
+
+
+def test_serve_config_typo_is_refused(tmp_path):
+    from serving.launcher import read_serve_config
+
+    doc = yaml.safe_load((CONFIG_DIR / "serve" / "cpu.yaml").read_text())
+    doc["applications"][0]["deployments"][0]["num_replicaz"] = 2
+    bad = tmp_path / "serve.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ValueError, match="num_replicaz"):
+        read_serve_config(bad, "cpu")

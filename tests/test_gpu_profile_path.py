@@ -1,0 +1,54 @@
+"""The gpu profile's CLIP/SigLIP zero-shot image backend, run on a tiny random-weight CLIP built
+here (no hub): the same code path production models take, with only the source swapped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models.image_models import build_image_backend
+from serving.config import load_config
+from tests.media import landscape_photo, rifle_drawing
+
+
+@pytest.fixture(scope="module")
+def tiny_clip_dir(tmp_path_factory) -> str:
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    chars = list(bytes_to_unicode().values())
+    vocab = {c: i for i, c in enumerate(chars)}
+    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
+    vocab.update({"<|startoftext|>": len(vocab), "<|endoftext|>": len(vocab) + 1})
+    processor = CLIPProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        tokenizer=CLIPTokenizer(vocab=vocab, merges=[]),
+    )
+    torch.manual_seed(0)
+    small = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4}
+    config = CLIPConfig(
+        text_config={**small, "vocab_size": len(vocab), "max_position_embeddings": 64},
+        vision_config={**small, "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
+    out = tmp_path_factory.mktemp("models") / "tiny-clip"
+    CLIPModel(config).save_pretrained(out)
+    processor.save_pretrained(out)
+    return str(out)
+
+
+def test_gpu_profile_clip_backend_runs_on_a_local_model(tiny_clip_dir):
+    gpu = load_config("gpu")
+    spec = gpu.image_models[0].model_copy(
+        update={"source": tiny_clip_dir, "device": "cpu", "dtype": "float32", "input_size": 32}
+    )
+    backend = build_image_backend(spec, gpu.taxonomy)
+    backend.setup()
+    results = backend.predict([rifle_drawing(), landscape_photo()])
+    assert len(results) == 2
+    for result in results:
+        assert set(result.category_scores) == set(spec.categories)
+        total = sum(result.category_scores.values())
+        assert 0 < total < 1  # the neutral prompts hold the rest of the probability
+        assert result.embedding is not None and np.isclose(np.linalg.norm(result.embedding), 1, atol=1e-4)
