@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from ray import serve
 
 from models.heads import HeadSet
@@ -64,6 +65,7 @@ class ImageRiskModel(_Batching):
         self.backends = [build_image_backend(m, self.config.taxonomy) for m in self.config.image_models]
         for backend in self.backends:
             backend.setup()
+            backend.predict([Image.new("RGB", (64, 64), "white")])  # warm-up: first call is slow
         self._decode_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
         self._init_batching()
         log.info("ImageRiskModel ready: %s", [b.ident for b in self.backends])
@@ -119,6 +121,7 @@ class TextEncoder(_Batching):
         self.config = load_config(profile, overrides)
         self.encoder = SentenceTransformerEncoder(self.config.text_encoder)
         self.encoder.setup()
+        self.encoder.encode(["warm-up"])  # the first call pays lazy initialisation
         self._init_batching()
 
     def ready(self) -> str:
@@ -147,6 +150,8 @@ class RiskScorer:
             resolve_project_path(heads.text), self.config.taxonomy,
             heads.zero_shot_scale, heads.zero_shot_bias,
         )
+        # Warm-up: the URL vectorizer and numpy paths initialise lazily (~0.5 s on first use).
+        score_job(ScoreJob(url="http://warm.up/"), self.heads)
 
     def ready(self) -> str:
         return self.heads.ident
