@@ -46,6 +46,11 @@ def assert_error(resp, status: int, code: str, needle: str = "") -> None:
         ("signals not numbers", json.dumps({"request_id": "x5", "creative": {"text": "hi"},
                                            "signals": {"ctr": "high"}}).encode(), 422, "unprocessable",
          "signals"),
+        ("NaN signal", b'{"request_id": "x7", "creative": {"text": "hi"}, "signals": {"ctr": NaN}}', 422,
+         "unprocessable", "signals"),
+        ("deeply nested json", b'{"request_id": "x8", "signals": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+         400, "invalid_input", ""),
+        ("top-level array", b"[1, 2, 3]", 422, "unprocessable", ""),
         ("invalid utf-8", b'{"request_id": "x6", "creative": {"text": "\xff\xfe"}}', 400, "invalid_input", ""),
     ],
 )
@@ -103,6 +108,11 @@ def test_batch_isolates_bad_items(client):
     assert results[1]["error"]["status"] == 400 and "truncated" in results[1]["error"]["detail"].lower()
     assert results[2]["error"]["status"] == 422
     assert results[0]["result"]["scores"]["weapons"] > 0.5
+
+
+def test_batch_with_non_object_items_is_422(client):
+    resp = client.post("/v1/review:batch", json={"items": [1, "x", None]})
+    assert_error(resp, 422, "unprocessable", "items")
 
 
 def test_batch_limits(client):
