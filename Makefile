@@ -9,7 +9,15 @@ TORCH_INDEX ?=
 TORCH_PIP_ARGS := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: install prepare serve test lint bench load clean
+.PHONY: install system-deps prepare serve test lint bench load clean
+
+# Tesseract (OCR of text in images) is a Debian package. Installed when missing and we are root;
+# otherwise say how, and the service runs with OCR off (a warning in its log).
+system-deps:
+	@command -v tesseract >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing tesseract-ocr ..."; apt-get update -qq && apt-get install -y -qq tesseract-ocr >/dev/null; \
+	  else echo "tesseract not found: install it (Debian/Ubuntu: sudo apt-get install tesseract-ocr) for OCR"; fi; }
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +30,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-prepare: install
+prepare: install system-deps
 	$(BIN)/adrisk prepare --profile cpu
 
 serve: prepare

@@ -102,7 +102,7 @@ class AdriskIngress:
         self.store = SQLiteDecisionStore(resolve_project_path(self.config.store.path))
         self.pipeline = ReviewPipeline(
             self.config,
-            score_images=lambda x: image_model.score.remote(x),
+            score_media=lambda x: image_model.score.remote(x),
             embed_texts=lambda x: text_encoder.embed.remote(x),
             score_jobs=lambda x: scorer.score.remote(x),
             store=self.store,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,6 +29,8 @@ from models.image_models import ImageResult, build_image_backend
 from models.scoring import ScoreJob, ScoreResult, score_job
 from models.text_encoder import SentenceTransformerEncoder
 from multimodal.images import configure_pillow, decode_image
+from multimodal.ocr import ocr_image, tesseract_available
+from multimodal.video import DecodedVideo, decode_video
 from serving.config import load_config, resolve_project_path
 from serving.errors import AdriskError
 
@@ -55,8 +58,24 @@ class _Batching:
         return {"batch_sizes": dict(self.batch_sizes), "batch_params": self.batch_params}
 
 
+def ocr_frame_choice(kinds: list[str], budget: int) -> set[int]:
+    """Which frames to OCR: every scene start first (new scene, new text), then evenly spread frames."""
+    scenes = [i for i, k in enumerate(kinds) if k == "scene"][:budget]
+    rest = [i for i in range(len(kinds)) if i not in scenes]
+    room = budget - len(scenes)
+    spread = [rest[round(j * (len(rest) - 1) / max(1, room - 1))] for j in range(room)] if rest and room > 0 else []
+    return set(scenes) | set(spread)
+
+
 @serve.deployment(name="ImageRiskModel")
 class ImageRiskModel(_Batching):
+    """Images and video creatives: decode, OCR, and every image backend, batched together.
+
+    A batch item is one medium — an image or a whole video — so one batch mixes still images and
+    the sampled frames of many videos from many ads; all their pixels go through the backends in
+    one pass while Tesseract reads text from them in parallel threads.
+    """
+
     batch_method = "_score_batch"
 
     def __init__(self, profile: str, overrides: dict[str, Any] | None = None) -> None:
@@ -67,50 +86,92 @@ class ImageRiskModel(_Batching):
             backend.setup()
             backend.predict([Image.new("RGB", (64, 64), "white")])  # warm-up: first call is slow
         self._decode_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode")
+        self.ocr_enabled = self.config.ocr.enabled and tesseract_available()
+        if self.config.ocr.enabled and not self.ocr_enabled:
+            log.warning("OCR is enabled in the profile but `tesseract` is not installed: OCR is off")
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one core per tesseract process; the pool parallelises
+        # FFmpeg may only read the temp file we hand it: no network or other protocols from inside a video.
+        os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "protocol_whitelist;file")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # quiet: bad uploads are answered, not logged
+        self._ocr_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocr")
         self._init_batching()
-        log.info("ImageRiskModel ready: %s", [b.ident for b in self.backends])
+        log.info("ImageRiskModel ready: %s, OCR %s", [b.ident for b in self.backends], self.ocr_enabled)
 
     def ready(self) -> list[str]:
-        return [b.ident for b in self.backends]
+        return [b.ident for b in self.backends] + (["tesseract"] if self.ocr_enabled else [])
 
-    async def score(self, images: list[bytes]) -> list[dict[str, Any]]:
-        """One result per image, in order: {ok, scores, detail, labels} or {ok: False, error}."""
-        return list(await asyncio.gather(*(self._score_batch(img) for img in images)))
+    async def score(self, media: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        """One result per (kind, bytes), kind "image" or "video", in order; failures per item."""
+        return list(await asyncio.gather(*(self._score_batch(item) for item in media)))
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005)
-    async def _score_batch(self, images: list[bytes]) -> list[dict[str, Any]]:
-        self.batch_sizes[len(images)] += 1
-        return self._run_batch(images)  # on-loop on purpose: see the module docstring
+    async def _score_batch(self, media: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        self.batch_sizes[len(media)] += 1
+        return self._run_batch(media)  # on-loop on purpose: see the module docstring
 
-    def _decode(self, raw: bytes):
+    def _decode(self, item: tuple[str, bytes]):
+        kind, raw = item
         try:
+            if kind == "video":
+                return decode_video(raw, self.config.limits)
             return decode_image(raw, self.config.limits)
         except AdriskError as exc:
             return exc
 
-    def _run_batch(self, images: list[bytes]) -> list[dict[str, Any]]:
-        decoded = list(self._decode_pool.map(self._decode, images))
-        good = [d.image for d in decoded if not isinstance(d, AdriskError)]
-        per_backend: list[list[ImageResult]] = [b.predict(good) for b in self.backends]
+    def _run_batch(self, media: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        decoded = list(self._decode_pool.map(self._decode, media))
+        pictures: list[Image.Image] = []  # every still image and sampled frame of the batch
+        ocr_wanted: list[int] = []  # indices into pictures that get OCR
+        for item in decoded:
+            if isinstance(item, AdriskError):
+                continue
+            if isinstance(item, DecodedVideo):
+                chosen = ocr_frame_choice([f.kind for f in item.frames], self.config.video.ocr_frames)
+                for i, frame in enumerate(item.frames):
+                    if i in chosen:
+                        ocr_wanted.append(len(pictures))
+                    pictures.append(frame.image)
+            else:
+                ocr_wanted.append(len(pictures))
+                pictures.append(item.image)
+        ocr_futures = (
+            {i: self._ocr_pool.submit(ocr_image, pictures[i], self.config.ocr) for i in ocr_wanted}
+            if self.ocr_enabled else {}
+        )
+        per_backend: list[list[ImageResult]] = [b.predict(pictures) for b in self.backends]
+        ocr = {i: f.result() for i, f in ocr_futures.items()}
+
         out: list[dict[str, Any]] = []
         k = 0
         for item in decoded:
             if isinstance(item, AdriskError):
-                out.append({"ok": False, "error": item.code, "detail": item.detail,
-                            "status": item.http_status})
+                out.append({"ok": False, "error": item.code, "detail": item.detail, "status": item.http_status})
                 continue
-            scores: dict[str, float] = {}
-            detail: dict[str, str] = {}
-            for backend, results in zip(self.backends, per_backend, strict=True):
-                result = results[k]
-                labels = ", ".join(f"{name.split(',')[0]} {p:.2f}" for name, p in result.labels)
-                for category, score in result.category_scores.items():
-                    if score >= scores.get(category, -1.0):
-                        scores[category] = score
-                        detail[category] = f"{backend.ident}: {labels}"
-            k += 1
-            out.append({"ok": True, "scores": scores, "detail": detail})
+            if isinstance(item, DecodedVideo):
+                frames = []
+                for frame in item.frames:
+                    frames.append({"time_s": round(frame.time_s, 2), "kind": frame.kind,
+                                   **self._merge(per_backend, k), "ocr": ocr.get(k, "")})
+                    k += 1
+                out.append({"ok": True, "kind": "video", "duration_s": round(item.duration_s, 2),
+                            "frames": frames})
+            else:
+                out.append({"ok": True, "kind": "image", **self._merge(per_backend, k), "ocr": ocr.get(k, "")})
+                k += 1
         return out
+
+    def _merge(self, per_backend: list[list[ImageResult]], k: int) -> dict[str, Any]:
+        """Max over backends per category, with the model and labels that produced it."""
+        scores: dict[str, float] = {}
+        detail: dict[str, str] = {}
+        for backend, results in zip(self.backends, per_backend, strict=True):
+            result = results[k]
+            labels = ", ".join(f"{name.split(',')[0]} {p:.2f}" for name, p in result.labels)
+            for category, score in result.category_scores.items():
+                if score >= scores.get(category, -1.0):
+                    scores[category] = score
+                    detail[category] = f"{backend.ident}: {labels}"
+        return {"scores": scores, "detail": detail}
 
 
 @serve.deployment(name="TextEncoder")

@@ -156,7 +156,6 @@ class Limits(_Strict):
     video_scene_threshold: float = Field(
         0.35, gt=0, le=1, description="histogram distance above which a frame starts a new scene"
     )
-    max_videos: int = Field(4, ge=0)
     allowed_image_formats: list[str] = Field(
         default_factory=lambda: ["JPEG", "PNG", "GIF", "WEBP", "BMP"]
     )
@@ -184,6 +183,12 @@ class OcrConfig(_Strict):
     min_chars: int = Field(4, ge=0, description="OCR output shorter than this is dropped")
 
 
+class VideoConfig(_Strict):
+    aggregation: Literal["max", "topk_mean"] = "topk_mean"
+    top_k: int = Field(2, ge=1, description="frames averaged per category with topk_mean")
+    ocr_frames: int = Field(4, ge=0, description="frames per video sent to OCR (uniform ones first)")
+
+
 class StoreConfig(_Strict):
     path: str = "var/decisions.sqlite3"
 
@@ -201,6 +206,7 @@ class AdriskConfig(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     ocr: OcrConfig = Field(default_factory=OcrConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
     request_timeout_s: float = Field(30.0, gt=0)
     stage_timeout_s: float = Field(20.0, gt=0)
 

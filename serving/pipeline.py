@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from models.scoring import ImagePart, ScoreJob, ScoreResult, TextPart
+from models.scoring import ImagePart, ScoreJob, ScoreResult, TextPart, aggregate_video
 from multimodal.html import parse_html
 from multimodal.images import probe_image
 from multimodal.text import chunk_words, normalise
+from multimodal.video import probe_video
 from policy.decision import decide
 from serving.config import AdriskConfig
 from serving.errors import (
@@ -49,7 +50,7 @@ def input_digest(request: ReviewRequest) -> str:
 class PreparedAd:
     request: ReviewRequest
     digest: str
-    images: list[tuple[str, bytes]] = field(default_factory=list)
+    media: list[tuple[str, str, bytes]] = field(default_factory=list)  # (source, "image"|"video", bytes)
     texts: list[TextPart] = field(default_factory=list)
     url: str | None = None
     error: AdriskError | None = None
@@ -77,16 +78,16 @@ def prepare(request: ReviewRequest, config: AdriskConfig) -> PreparedAd:
                 f"{len(creative.images)} images; the limit is {limits.max_images} per ad"
             )
         for i, image in enumerate(creative.images):
-            raw = image.raw_bytes()
-            try:
-                probe_image(raw, limits)
-            except AdriskError as exc:
-                raise type(exc)(f"creative.images[{i}]: {exc.detail}") from None
-            ad.images.append((f"image[{i}]", raw))
+            ad.media.append(_probed(f"image[{i}]", f"creative.images[{i}]", "image", image.raw_bytes(), limits))
+        if creative.video is not None:
+            ad.media.append(_probed("video", "creative.video", "video", creative.video.raw_bytes(), limits))
         if creative.text and creative.text.strip():
             ad.texts += _text_parts("creative.text", creative.text, config)
     page = request.landing_page
     if page is not None:
+        if page.screenshot is not None:
+            raw = page.screenshot.raw_bytes()
+            ad.media.append(_probed("landing_page.screenshot", "landing_page.screenshot", "image", raw, limits))
         if page.html:
             size = len(page.html.encode("utf-8", errors="replace"))
             if size > limits.max_html_bytes:
@@ -106,6 +107,18 @@ def prepare(request: ReviewRequest, config: AdriskConfig) -> PreparedAd:
     return ad
 
 
+def _probed(source: str, field_name: str, kind: str, raw: bytes, limits) -> tuple[str, str, bytes]:
+    """Cheap header checks in the ingress, so hopeless media never reaches a model replica."""
+    try:
+        if kind == "video":
+            probe_video(raw, limits)
+        else:
+            probe_image(raw, limits)
+    except AdriskError as exc:
+        raise type(exc)(f"{field_name}: {exc.detail}") from None
+    return source, kind, raw
+
+
 def map_remote_error(exc: BaseException, stage: str) -> AdriskError:
     """One place that turns Ray/asyncio failures into adrisk errors."""
     if isinstance(exc, AdriskError):
@@ -122,14 +135,14 @@ class ReviewPipeline:
     def __init__(
         self,
         config: AdriskConfig,
-        score_images: Call,
+        score_media: Call,
         embed_texts: Call,
         score_jobs: Call,
         store: SQLiteDecisionStore,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
-        self._score_images = score_images
+        self._score_media = score_media
         self._embed_texts = embed_texts
         self._score_jobs = score_jobs
         self.store = store
@@ -180,59 +193,55 @@ class ReviewPipeline:
         timings = {**ad.timings, "store_lookup": lookup_ms}
         return ReviewResponse.model_validate({**stored.response, "cached": True, "timings_ms": timings})
 
+    async def _timed(self, timings: dict[str, float], stage: str, fn: Call, payload: Any) -> Any:
+        t = time.perf_counter()
+        out = await self._call(stage, fn, payload)
+        timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - t) * 1000
+        return out
+
     async def _score_group(
         self, ads: list[PreparedAd], started: float
     ) -> list[ReviewResponse | AdriskError]:
         timings: dict[str, float] = {}
-        flat_images = [raw for ad in ads for _, raw in ad.images]
+        flat_media = [(kind, raw) for ad in ads for _, kind, raw in ad.media]
         flat_texts = [part.text for ad in ads for part in ad.texts]
 
-        async def run_images() -> list[dict[str, Any]]:
-            if not flat_images:
-                return []
-            t = time.perf_counter()
-            out = await self._call("image model", self._score_images, flat_images)
-            timings["image_models"] = (time.perf_counter() - t) * 1000
-            return out
-
-        async def run_texts() -> np.ndarray | None:
-            if not flat_texts:
-                return None
-            t = time.perf_counter()
-            out = await self._call("text encoder", self._embed_texts, flat_texts)
-            timings["text_encoder"] = (time.perf_counter() - t) * 1000
-            return out
+        async def nothing() -> list:
+            return []
 
         try:
-            image_out, text_out = await asyncio.gather(run_images(), run_texts())
+            media_out, text_out = await asyncio.gather(
+                self._timed(timings, "image_models", self._score_media, flat_media) if flat_media else nothing(),
+                self._timed(timings, "text_encoder", self._embed_texts, flat_texts) if flat_texts else nothing(),
+            )
+            # Stage 2: what OCR read in images and frames goes through the text heads too.
+            image_parts, ocr_parts = self._split_media(ads, media_out)
+            flat_ocr = [p.text for parts in ocr_parts for p in parts]
+            ocr_out = (await self._timed(timings, "text_encoder_ocr", self._embed_texts, flat_ocr)
+                       if flat_ocr else [])
         except AdriskError as exc:
             return [exc for _ in ads]
 
         jobs: list[ScoreJob | None] = []
-        image_at, text_at = 0, 0
-        for ad in ads:
-            parts: list[ImagePart] = []
-            for source, _ in ad.images:
-                item = image_out[image_at]
-                image_at += 1
-                if not item["ok"] and ad.error is None:
-                    ad.error = _error_from_item(item, source)
-                elif item["ok"]:
-                    parts.append(ImagePart(source, item["scores"], item["detail"]))
-            n = len(ad.texts)
-            emb = text_out[text_at : text_at + n] if n else None
-            text_at += n
-            jobs.append(
-                None if ad.error else ScoreJob(texts=ad.texts, text_embeddings=emb, url=ad.url, images=parts)
-            )
+        text_at, ocr_at = 0, 0
+        for ad, images, ocr in zip(ads, image_parts, ocr_parts, strict=True):
+            n, m = len(ad.texts), len(ocr)
+            rows = [text_out[text_at : text_at + n]] if n else []
+            rows += [ocr_out[ocr_at : ocr_at + m]] if m else []
+            text_at, ocr_at = text_at + n, ocr_at + m
+            if ad.error is not None:
+                jobs.append(None)
+                continue
+            emb = np.concatenate(rows) if rows else None
+            jobs.append(ScoreJob(texts=ad.texts + ocr, text_embeddings=emb, url=ad.url, images=images))
 
         live = [job for job in jobs if job is not None]
-        t = time.perf_counter()
         try:
-            scored: list[ScoreResult] = await self._call("scorer", self._score_jobs, live) if live else []
+            scored: list[ScoreResult] = (
+                await self._timed(timings, "scorer", self._score_jobs, live) if live else []
+            )
         except AdriskError as exc:
             return [exc for _ in ads]
-        timings["scorer"] = (time.perf_counter() - t) * 1000
 
         outcomes: list[ReviewResponse | AdriskError] = []
         scored_iter = iter(scored)
@@ -243,6 +252,33 @@ class ReviewPipeline:
                 continue
             outcomes.append(await self._finish(ad, next(scored_iter), timings, started))
         return outcomes
+
+    def _split_media(
+        self, ads: list[PreparedAd], media_out: list[dict[str, Any]]
+    ) -> tuple[list[list[ImagePart]], list[list[TextPart]]]:
+        """Per ad: image parts for the scorer, OCR text parts; a failed medium fails its ad."""
+        video = self.config.video
+        images_per_ad: list[list[ImagePart]] = []
+        ocr_per_ad: list[list[TextPart]] = []
+        at = 0
+        for ad in ads:
+            images: list[ImagePart] = []
+            ocr: list[TextPart] = []
+            for source, _, _ in ad.media:
+                item = media_out[at]
+                at += 1
+                if not item["ok"]:
+                    ad.error = ad.error or _error_from_item(item, source)
+                elif item["kind"] == "video":
+                    images += aggregate_video(item["frames"], video.aggregation, video.top_k)
+                    ocr += [TextPart(f"video@{f['time_s']:.1f}s.ocr", f["ocr"]) for f in item["frames"] if f["ocr"]]
+                else:
+                    images.append(ImagePart(source, item["scores"], item["detail"]))
+                    if item["ocr"]:
+                        ocr.append(TextPart(f"{source}.ocr", item["ocr"]))
+            images_per_ad.append(images)
+            ocr_per_ad.append(ocr)
+        return images_per_ad, ocr_per_ad
 
     async def _finish(
         self, ad: PreparedAd, result: ScoreResult, timings: dict[str, float], started: float
@@ -292,4 +328,7 @@ def _error_from_item(item: dict[str, Any], source: str) -> AdriskError:
          if isinstance(c, type) and issubclass(c, AdriskError) and c.code == item["error"]),
         errors.InvalidInput,
     )
-    return cls(f"{source.replace('image', 'creative.images')}: {item['detail']}")
+    return cls(f"{FIELD_NAMES.get(source, source.replace('image', 'creative.images'))}: {item['detail']}")
+
+
+FIELD_NAMES = {"video": "creative.video", "landing_page.screenshot": "landing_page.screenshot"}

@@ -16,8 +16,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class ImageInput(_Strict):
-    data: str = Field(description="The encoded image (JPEG, PNG, GIF, WebP, BMP) as base64.")
+class _Base64Media(_Strict):
+    data: str
 
     @field_validator("data")
     @classmethod
@@ -25,15 +25,24 @@ class ImageInput(_Strict):
         try:
             base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise ValueError(f"image data is not valid base64: {exc}") from None
+            raise ValueError(f"data is not valid base64: {exc}") from None
         return value
 
     def raw_bytes(self) -> bytes:
         return base64.b64decode(self.data, validate=True)
 
 
+class ImageInput(_Base64Media):
+    data: str = Field(description="The encoded image (JPEG, PNG, GIF, WebP, BMP) as base64.")
+
+
+class VideoInput(_Base64Media):
+    data: str = Field(description="The encoded video (MP4/MOV, WebM/MKV, AVI) as base64.")
+
+
 class Creative(_Strict):
     images: list[ImageInput] = Field(default_factory=list)
+    video: VideoInput | None = None
     text: str | None = Field(default=None, description="Ad copy: headline, body, call to action.")
 
 
@@ -41,6 +50,7 @@ class LandingPage(_Strict):
     url: str | None = Field(default=None, max_length=8192)
     html: str | None = None
     text: str | None = Field(default=None, description="Visible page text, if already extracted.")
+    screenshot: ImageInput | None = None
 
 
 class Advertiser(_Strict):
@@ -70,15 +80,18 @@ class ReviewRequest(_Strict):
     @model_validator(mode="after")
     def _has_content(self) -> ReviewRequest:
         creative_has = self.creative is not None and (
-            bool(self.creative.images) or bool((self.creative.text or "").strip())
+            bool(self.creative.images)
+            or self.creative.video is not None
+            or bool((self.creative.text or "").strip())
         )
-        page_has = self.landing_page is not None and any(
-            (getattr(self.landing_page, part) or "").strip() for part in ("url", "html", "text")
+        page_has = self.landing_page is not None and (
+            self.landing_page.screenshot is not None
+            or any((getattr(self.landing_page, part) or "").strip() for part in ("url", "html", "text"))
         )
         if not (creative_has or page_has):
             raise ValueError(
-                "at least one content part is required: creative.images, creative.text, "
-                "landing_page.url, landing_page.html or landing_page.text"
+                "at least one content part is required: creative.images, creative.video, creative.text, "
+                "landing_page.url, landing_page.html, landing_page.text or landing_page.screenshot"
             )
         return self
 

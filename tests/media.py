@@ -70,3 +70,27 @@ def animated_gif(frames: int) -> bytes:
         frame.putpixel((i % 8, (i // 8) % 8), 255)
         imgs.append(frame.convert("P"))
     return encode(imgs[0], "GIF", save_all=True, append_images=imgs[1:], duration=10, loop=0)
+
+
+def caption_scene(colour: tuple[int, int, int], caption: str, size: tuple[int, int] = (640, 360)) -> Image.Image:
+    from PIL import ImageFont
+
+    frame = Image.new("RGB", size, colour)
+    font = ImageFont.load_default(size=max(12, size[1] // 8))
+    ImageDraw.Draw(frame).text((20, size[1] // 2 - 30), caption, fill=(0, 0, 0), font=font)
+    return frame
+
+
+def video_file(path, scenes: list[Image.Image], seconds_per_scene: float = 1.0, fps: int = 10,
+               size: tuple[int, int] = (640, 360)) -> bytes:
+    """An MP4 (mp4v): each scene image held for `seconds_per_scene`."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for scene in scenes:
+        bgr = np.asarray(scene.convert("RGB").resize(size))[:, :, ::-1].copy()
+        for _ in range(int(seconds_per_scene * fps)):
+            writer.write(bgr)
+    writer.release()
+    with open(path, "rb") as fh:
+        return fh.read()
