@@ -30,11 +30,22 @@ class ImagePart:
 
 
 @dataclass
+class Signal:
+    """A finished per-source score computed before the scorer (page analysis, fetch outcome)."""
+
+    category: str
+    source: str
+    score: float
+    detail: str
+
+
+@dataclass
 class ScoreJob:
     texts: list[TextPart] = field(default_factory=list)
     text_embeddings: np.ndarray | None = None  # (len(texts), dim) float16
     url: str | None = None
     images: list[ImagePart] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
 
 
 @dataclass
@@ -52,6 +63,7 @@ def score_job(job: ScoreJob, heads: HeadSet) -> ScoreResult:
     """Category score = max over sources; every source above the floor is cited, best first."""
     categories = heads.categories
     candidates: list[tuple[str, str, float, str]] = []  # (category, source, score, detail)
+    explicit = {(s.category, s.source, s.detail) for s in job.signals}  # always cited, whatever their score
     if job.texts:
         matrix, from_trained = heads.score_text(np.asarray(job.text_embeddings, dtype=np.float32))
         for part, row, trained_row in zip(job.texts, matrix, from_trained, strict=True):
@@ -64,6 +76,8 @@ def score_job(job: ScoreJob, heads: HeadSet) -> ScoreResult:
     for image in job.images:
         for category, score in image.scores.items():
             candidates.append((category, image.source, float(score), image.detail.get(category, "")))
+    for signal in job.signals:
+        candidates.append((signal.category, signal.source, float(signal.score), signal.detail))
 
     scores = dict.fromkeys(categories, 0.0)
     for category, _, score, _ in candidates:
@@ -72,7 +86,7 @@ def score_job(job: ScoreJob, heads: HeadSet) -> ScoreResult:
     evidence = [
         {"source": source, "category": category, "score": round(score, 4), "detail": detail}
         for category, source, score, detail in sorted(candidates, key=lambda c: -c[2])
-        if score >= EVIDENCE_FLOOR
+        if score >= EVIDENCE_FLOOR or (category, source, detail) in explicit
     ]
     return ScoreResult(
         scores={c: round(s, 6) for c, s in scores.items()},

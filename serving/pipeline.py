@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from models.scoring import ImagePart, ScoreJob, ScoreResult, TextPart, aggregate_video
+from models.scoring import ImagePart, ScoreJob, ScoreResult, Signal, TextPart, aggregate_video
+from multimodal.fetch import fetch_page
 from multimodal.html import parse_html
 from multimodal.images import probe_image
 from multimodal.text import chunk_words, normalise
@@ -53,8 +54,15 @@ class PreparedAd:
     media: list[tuple[str, str, bytes]] = field(default_factory=list)  # (source, "image"|"video", bytes)
     texts: list[TextPart] = field(default_factory=list)
     url: str | None = None
+    signals: list[Signal] = field(default_factory=list)
     error: AdriskError | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class FetchOutcome:
+    html: str | None
+    signals: list[Signal]
 
 
 def _text_parts(source: str, text: str, config: AdriskConfig) -> list[TextPart]:
@@ -66,11 +74,13 @@ def _text_parts(source: str, text: str, config: AdriskConfig) -> list[TextPart]:
     return [TextPart(f"{source}[{i}]", chunk) for i, chunk in enumerate(chunks)]
 
 
-def prepare(request: ReviewRequest, config: AdriskConfig) -> PreparedAd:
+def prepare(request: ReviewRequest, config: AdriskConfig, fetched: FetchOutcome | None = None) -> PreparedAd:
     """Cheap, synchronous checks and extraction. Raises AdriskError for bad input."""
     started = time.perf_counter()
     limits = config.limits
     ad = PreparedAd(request=request, digest=input_digest(request))
+    if fetched is not None:
+        ad.signals += fetched.signals
     creative = request.creative
     if creative is not None:
         if len(creative.images) > limits.max_images:
@@ -88,13 +98,14 @@ def prepare(request: ReviewRequest, config: AdriskConfig) -> PreparedAd:
         if page.screenshot is not None:
             raw = page.screenshot.raw_bytes()
             ad.media.append(_probed("landing_page.screenshot", "landing_page.screenshot", "image", raw, limits))
-        if page.html:
-            size = len(page.html.encode("utf-8", errors="replace"))
+        html = page.html or (fetched.html if fetched else None)
+        if html:
+            size = len(html.encode("utf-8", errors="replace"))
             if size > limits.max_html_bytes:
                 raise PayloadTooLarge(
                     f"landing_page.html is {size} bytes; the limit is {limits.max_html_bytes}"
                 )
-            parsed = parse_html(page.html)
+            parsed = parse_html(html)
             if parsed.title:
                 ad.texts += _text_parts("landing_page.title", parsed.title, config)
             if parsed.text and not (page.text and page.text.strip()):
@@ -162,7 +173,8 @@ class ReviewPipeline:
         pending: list[tuple[int, PreparedAd]] = []
         for i, request in enumerate(requests):
             try:
-                ad = await asyncio.to_thread(prepare, request, self.config)
+                fetched = await self._fetch_if_needed(request)
+                ad = await asyncio.to_thread(prepare, request, self.config, fetched)
             except AdriskError as exc:
                 results[i] = exc
                 continue
@@ -176,6 +188,29 @@ class ReviewPipeline:
             for (i, _), outcome in zip(pending, fresh, strict=True):
                 results[i] = outcome
         return [r for r in results if r is not None]
+
+    async def _fetch_if_needed(self, request: ReviewRequest) -> FetchOutcome | None:
+        """Fetch a landing page given only by URL, when the profile enables it (SSRF rules apply).
+
+        A page that cannot be fetched is itself a destination-quality signal, not a failed review.
+        """
+        page = request.landing_page
+        if not (self.config.fetch.enabled and page and page.url and not page.html and not page.text):
+            return None
+        try:
+            fetched = await fetch_page(page.url.strip(), self.config.fetch)
+        except AdriskError as exc:
+            return FetchOutcome(None, [Signal("destination_quality", "landing_page.fetch", 0.5,
+                                              f"landing page not fetched: {exc.detail}")])
+        html = fetched.body.decode("utf-8", errors="replace")
+        signals = []
+        if fetched.status >= 400:
+            signals.append(Signal("destination_quality", "landing_page.fetch", 0.7,
+                                  f"landing page answered HTTP {fetched.status}"))
+        if fetched.redirects:
+            signals.append(Signal("destination_quality", "landing_page.fetch", 0.1,
+                                  f"{len(fetched.redirects)} redirect(s): {' → '.join(fetched.redirects)[:300]}"))
+        return FetchOutcome(html, signals)
 
     async def _lookup(self, ad: PreparedAd) -> ReviewResponse | AdriskError | None:
         if ad.request.options.rescore:
@@ -233,7 +268,8 @@ class ReviewPipeline:
                 jobs.append(None)
                 continue
             emb = np.concatenate(rows) if rows else None
-            jobs.append(ScoreJob(texts=ad.texts + ocr, text_embeddings=emb, url=ad.url, images=images))
+            jobs.append(ScoreJob(texts=ad.texts + ocr, text_embeddings=emb, url=ad.url, images=images,
+                                 signals=ad.signals))
 
         live = [job for job in jobs if job is not None]
         try:
