@@ -55,6 +55,25 @@ class ScoreResult:
     head_version: str
 
 
+# Ad copy and page: similarity ≥ 0.35 related (no signal), ≤ 0.10 unrelated (full signal), linear between.
+MISMATCH_RELATED, MISMATCH_UNRELATED = 0.35, 0.10
+
+
+def copy_page_mismatch(texts: list[TextPart], embeddings: np.ndarray) -> list[tuple[str, str, float, str]]:
+    """Ad copy that has nothing to do with its landing page: a destination/misleading signal."""
+    ad = [i for i, t in enumerate(texts) if t.source.startswith("creative.text")]
+    page = [i for i, t in enumerate(texts) if t.source.startswith(("landing_page.text", "landing_page.title"))]
+    if not ad or not page:
+        return []
+    a, p = embeddings[ad].mean(axis=0), embeddings[page].mean(axis=0)
+    cos = float(a @ p / (np.linalg.norm(a) * np.linalg.norm(p) + 1e-9))
+    strength = float(np.clip((MISMATCH_RELATED - cos) / (MISMATCH_RELATED - MISMATCH_UNRELATED), 0.0, 1.0))
+    detail = (f"ad copy vs landing page similarity {cos:.2f} "
+              f"(related ≥ {MISMATCH_RELATED}, unrelated ≤ {MISMATCH_UNRELATED})")
+    return [("destination_quality", "creative.text~landing_page", 0.7 * strength, detail),
+            ("misleading_claims", "creative.text~landing_page", 0.5 * strength, detail)]
+
+
 def _snippet(text: str) -> str:
     return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
 
@@ -70,6 +89,7 @@ def score_job(job: ScoreJob, heads: HeadSet) -> ScoreResult:
             for j, category in enumerate(categories):
                 kind = "trained text head" if trained_row[j] else "zero-shot text similarity"
                 candidates.append((category, part.source, float(row[j]), f"{kind}: \"{_snippet(part.text)}\""))
+        candidates += copy_page_mismatch(job.texts, np.asarray(job.text_embeddings, dtype=np.float32))
     if job.url:
         url_score = float(heads.score_urls([job.url])[0])
         candidates.append(("phishing", "landing_page.url", url_score, f"URL head: {_snippet(job.url)}"))

@@ -88,3 +88,15 @@ def test_openapi_docs(client):
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     assert "/v1/review" in spec["paths"] and "/v1/review:batch" in spec["paths"]
+
+
+def test_ad_copy_vs_landing_page_mismatch(client):
+    page_shoes = "Running shoes for road and trail. Free returns within 30 days. Contact our store team."
+    page_other = "Connect your crypto wallet and enter your seed phrase to claim the token airdrop."
+    match = review(client, "mismatch-0", creative={"text": RETAIL}, landing_page={"text": page_shoes})
+    drift = review(client, "mismatch-1", creative={"text": RETAIL}, landing_page={"text": page_other})
+    src = "creative.text~landing_page"
+    drift_ev = [e for e in drift["evidence"] if e["source"] == src and e["category"] == "destination_quality"]
+    assert drift_ev and "similarity" in drift_ev[0]["detail"]
+    assert not any(e["source"] == src for e in match["evidence"])
+    assert drift["scores"]["destination_quality"] > match["scores"]["destination_quality"]

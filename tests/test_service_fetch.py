@@ -20,7 +20,7 @@ def page_server():
     hits: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
+        def do_GET(self):
             hits.append(self.path)
             if self.path == "/moved":
                 self.send_response(302)
