@@ -43,7 +43,8 @@ test: prepare lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: prepare
-	$(BIN)/python -m benchmarks.serving_vs_inprocess
+	$(BIN)/python -m benchmarks.preprocess --out docs/benchmarks.md
+	$(BIN)/python -m benchmarks.serving_vs_inprocess --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) var

@@ -42,8 +42,6 @@ from serving.config import PROJECT_ROOT, AdriskConfig, load_config
 
 PROFILE = "cpu"
 APP_NAME = "adrisk"
-MARK_START = "<!-- bench:serving_vs_inprocess:start -->"
-MARK_END = "<!-- bench:serving_vs_inprocess:end -->"
 FILE_HEADER = "# adrisk benchmarks\n\nGenerated sections; re-run the named command to refresh one.\n"
 
 IMAGE_SIZE = (1280, 960)
@@ -658,12 +656,14 @@ def render_ratios(rates: list[Rate], served: list[PhaseResult]) -> list[str]:
     return lines
 
 
-def write_section(path: Path, section: str) -> None:
-    block = f"{MARK_START}\n{section}\n{MARK_END}"
+def write_section(path: Path, section: str, key: str = "serving_vs_inprocess") -> None:
+    """Write or replace the section between `<!-- bench:KEY:start/end -->` markers."""
+    mark_start, mark_end = f"<!-- bench:{key}:start -->", f"<!-- bench:{key}:end -->"
+    block = f"{mark_start}\n{section}\n{mark_end}"
     text = path.read_text(encoding="utf-8") if path.exists() else FILE_HEADER
-    start, end = text.find(MARK_START), text.find(MARK_END)
+    start, end = text.find(mark_start), text.find(mark_end)
     if start != -1 and end > start:
-        text = text[:start] + block + text[end + len(MARK_END):]
+        text = text[:start] + block + text[end + len(mark_end):]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
