@@ -57,20 +57,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from serving.launcher import start_local, stop_local, summarise
+    from serving.launcher import init_ray, start_local, stop_local, summarise
 
     cmd_prepare(args)
-    url = start_local(
-        profile=args.profile, serve_config=args.config, host=args.host, port=args.port,
-        num_cpus=args.num_cpus,
-        overrides={"store": {"path": args.store}} if args.store else None,
-    )
+    init_ray(args.num_cpus)
     stop = threading.Event()
-    # Ray installs its own SIGTERM handler in ray.init; ours goes on top, after it.
+    # Ray installs its own SIGTERM handler in ray.init; ours goes on top, after it and before the
+    # (slow) deploy, so a stop request during start-up also ends in a clean shutdown.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"adrisk ready at {url}  (docs: {url}/docs)\n{summarise(url)}", flush=True)
     try:
+        url = start_local(
+            profile=args.profile, serve_config=args.config, host=args.host, port=args.port,
+            num_cpus=args.num_cpus,
+            overrides={"store": {"path": args.store}} if args.store else None,
+        )
+        if not stop.is_set():
+            print(f"adrisk ready at {url}  (docs: {url}/docs)\n{summarise(url)}", flush=True)
         stop.wait()
     finally:
         print("stopping adrisk ...", flush=True)

@@ -126,6 +126,10 @@ class ImageModelConfig(_Strict):
 
 class HeadsConfig(_Strict):
     text: str = Field(description="directory of the text head set (manifest.json inside)")
+    page: str = Field("models/artifacts/page-phishing", description="landing-page phishing head")
+    page_only_weight: float = Field(
+        0.6, ge=0, le=1, description="weight of the weaker HTML-only phishing model (no URL given)"
+    )
     zero_shot_scale: float = Field(
         15.0, gt=0, description="logistic slope of zero-shot scores around the calibrated centre"
     )

@@ -52,7 +52,6 @@ def start_local(
     ready_timeout_s: float = 300.0,
 ) -> str:
     """ray.init + serve.start + serve.run; returns the base URL once /readyz answers 200."""
-    import ray
     from ray import serve
 
     from deployments.app import AppArgs, build_app
@@ -64,14 +63,7 @@ def start_local(
     if port is not None:
         http["port"] = port
     app_doc = next(a for a in doc["applications"] if a["name"] == APP_NAME)
-    if not ray.is_initialized():
-        ray.init(
-            num_cpus=num_cpus,
-            include_dashboard=False,
-            runtime_env={"env_vars": {"PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1",
-                                      "TOKENIZERS_PARALLELISM": "false"}},
-            log_to_driver=False,
-        )
+    init_ray(num_cpus)
     serve.start(http_options=http, proxy_location=doc.get("proxy_location", "HeadOnly"))
     args = AppArgs(
         profile=app_doc.get("args", {}).get("profile", profile),
@@ -98,6 +90,20 @@ def run_extra_ingress(
         deployment_options={"Ingress": ingress_options or {}},
     )
     serve.run(build_app(args), name=name, route_prefix=route_prefix)
+
+
+def init_ray(num_cpus: int = 2) -> None:
+    """A local Ray sized for this machine, unless this process already joined one."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            runtime_env={"env_vars": {"PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1",
+                                      "TOKENIZERS_PARALLELISM": "false"}},
+            log_to_driver=False,
+        )
 
 
 def wait_ready(url: str, timeout_s: float) -> None:

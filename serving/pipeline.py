@@ -19,14 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from models.page_phishing import PagePhishingHead
 from models.scoring import ImagePart, ScoreJob, ScoreResult, Signal, TextPart, aggregate_video
 from multimodal.fetch import fetch_page
-from multimodal.html import parse_html
 from multimodal.images import probe_image
+from multimodal.page import analyze_page
 from multimodal.text import chunk_words, normalise
 from multimodal.video import probe_video
 from policy.decision import decide
-from serving.config import AdriskConfig
+from serving.config import AdriskConfig, resolve_project_path
 from serving.errors import (
     AdriskError,
     Conflict,
@@ -74,7 +75,12 @@ def _text_parts(source: str, text: str, config: AdriskConfig) -> list[TextPart]:
     return [TextPart(f"{source}[{i}]", chunk) for i, chunk in enumerate(chunks)]
 
 
-def prepare(request: ReviewRequest, config: AdriskConfig, fetched: FetchOutcome | None = None) -> PreparedAd:
+def prepare(
+    request: ReviewRequest,
+    config: AdriskConfig,
+    fetched: FetchOutcome | None = None,
+    page_head: PagePhishingHead | None = None,
+) -> PreparedAd:
     """Cheap, synchronous checks and extraction. Raises AdriskError for bad input."""
     started = time.perf_counter()
     limits = config.limits
@@ -105,17 +111,36 @@ def prepare(request: ReviewRequest, config: AdriskConfig, fetched: FetchOutcome 
                 raise PayloadTooLarge(
                     f"landing_page.html is {size} bytes; the limit is {limits.max_html_bytes}"
                 )
-            parsed = parse_html(html)
-            if parsed.title:
-                ad.texts += _text_parts("landing_page.title", parsed.title, config)
-            if parsed.text and not (page.text and page.text.strip()):
-                ad.texts += _text_parts("landing_page.text", parsed.text, config)
+            ad.texts += _page_parts(ad, html, page.url, bool(page.text and page.text.strip()), config, page_head)
         if page.text and page.text.strip():
             ad.texts += _text_parts("landing_page.text", page.text, config)
         if page.url and page.url.strip():
             ad.url = page.url.strip()
     ad.timings["prepare"] = (time.perf_counter() - started) * 1000
     return ad
+
+
+def _page_parts(
+    ad: PreparedAd, html: str, url: str | None, has_text: bool, config: AdriskConfig,
+    page_head: PagePhishingHead | None,
+) -> list[TextPart]:
+    """Analyse the landing page: its text for the text heads, its signals and phishing head as evidence."""
+    analysis = analyze_page(html, url, config.limits.max_text_chars)
+    parts: list[TextPart] = []
+    if analysis.title:
+        parts += _text_parts("landing_page.title", analysis.title, config)
+    if analysis.meta_description:
+        parts += _text_parts("landing_page.meta", analysis.meta_description, config)
+    if analysis.visible_text and not has_text:
+        parts += _text_parts("landing_page.text", analysis.visible_text, config)
+    ad.signals += [Signal(s.category, f"landing_page:{s.name}", s.score, s.detail) for s in analysis.signals]
+    if page_head is not None:
+        probability, reasons = page_head.score(url, analysis, html)
+        weight = 1.0 if url else config.heads.page_only_weight
+        kind = "URL+page model" if url else f"HTML-only model ×{weight:g}"
+        ad.signals.append(Signal("phishing", "landing_page.phishing_head", probability * weight,
+                                 f"{page_head.ident} ({kind}): " + "; ".join(reasons[:3])))
+    return parts
 
 
 def _probed(source: str, field_name: str, kind: str, raw: bytes, limits) -> tuple[str, str, bytes]:
@@ -158,6 +183,7 @@ class ReviewPipeline:
         self._score_jobs = score_jobs
         self.store = store
         self._clock = clock
+        self.page_head = PagePhishingHead.load(resolve_project_path(config.heads.page))
 
     async def _call(self, stage: str, fn: Call, payload: Any) -> Any:
         try:
@@ -174,7 +200,7 @@ class ReviewPipeline:
         for i, request in enumerate(requests):
             try:
                 fetched = await self._fetch_if_needed(request)
-                ad = await asyncio.to_thread(prepare, request, self.config, fetched)
+                ad = await asyncio.to_thread(prepare, request, self.config, fetched, self.page_head)
             except AdriskError as exc:
                 results[i] = exc
                 continue
@@ -322,7 +348,8 @@ class ReviewPipeline:
         t = time.perf_counter()
         decision = decide(result.scores, ad.request.advertiser, self.config)
         stage_ms = {**ad.timings, **timings, "policy": (time.perf_counter() - t) * 1000}
-        versions = {**self.config.model_versions(), "text_heads": result.head_version}
+        versions = {**self.config.model_versions(), "text_heads": result.head_version,
+                    "page_head": self.page_head.ident}
         response = ReviewResponse(
             request_id=ad.request.request_id,
             scores=result.scores,

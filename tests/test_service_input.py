@@ -132,6 +132,9 @@ def test_hostile_text_is_handled(client):
     text = "\u202eFREE\u200d MONEY\x00\x07 " + "A" * 5000 + " ｃｌｉｃｋ ｎｏｗ"
     resp = client.post("/v1/review", json={"request_id": "hostile-text", "creative": {"text": text}})
     assert resp.status_code == 200
+    surrogates = json.dumps({"request_id": "surrogate-text", "creative": {"text": "free \udbff money \ud800"}})
+    resp = post_raw(client, "/v1/review", surrogates.encode())
+    assert resp.status_code in (200, 400, 422), resp.text
     html = "<div>" * 5000 + "deep" + "</div>" * 5000
     resp = client.post("/v1/review", json={"request_id": "deep-html", "landing_page": {"html": html}})
     assert resp.status_code == 200
