@@ -312,22 +312,10 @@ class PagePhishingHead:
         return probability, reasons
 
 
-def main() -> None:
-    import argparse
-
-    from serving.config import PROJECT_ROOT
-
-    parser = argparse.ArgumentParser(description="Train the page-phishing head on phishing_urls.csv")
-    parser.add_argument("--data", type=Path, default=PROJECT_ROOT.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=ARTIFACT_DIR)
-    parser.add_argument("--seed", type=int, default=20261124)
-    args = parser.parse_args()
-    manifest = train_page_head(args.data, args.out, args.seed)
+def report(manifest: dict) -> str:
+    lines = []
     for key, info in manifest["models"].items():
         m = info["metrics"]
-        print(f"{key}: {len(info['features'])} features, AUPRC {m['auprc']}, ROC-AUC {m['roc_auc']}, "
-              f"P {m['precision']} R {m['recall']} F1 {m['f1']} @0.5")
-
-
-if __name__ == "__main__":
-    main()
+        lines.append(f"{key}: {len(info['features'])} features, AUPRC {m['auprc']}, ROC-AUC {m['roc_auc']}, "
+                     f"P {m['precision']} R {m['recall']} F1 {m['f1']} @0.5")
+    return "\n".join(lines)

@@ -27,6 +27,7 @@ import socket
 import string
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import aiohttp
 from aiohttp import hdrs
@@ -47,6 +48,10 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 HTML_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 ACCEPT = "text/html, application/xhtml+xml"
+# Video creatives by URL: the container is sniffed from its bytes afterwards (multimodal/video.py).
+VIDEO_MEDIA_TYPES = frozenset({"video/mp4", "video/quicktime", "video/webm", "video/x-matroska",
+                               "video/x-msvideo", "video/avi", "application/octet-stream"})
+VIDEO_ACCEPT = "video/mp4, video/webm, video/quicktime, video/x-matroska, video/x-msvideo"
 _CHUNK = 64 * 1024
 _SNIFF_BYTES = 1024
 
@@ -404,7 +409,7 @@ async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
     return bytes(body)
 
 
-async def _fetch(url: str, config: FetchConfig, resolve: Resolver) -> FetchedPage:
+async def _fetch(url: str, config: FetchConfig, resolve: Resolver, kind: str, max_bytes: int) -> FetchedPage:
     allowed = _allow_list(config.allow_hosts)
     current = _parse_url(url)
     redirects: list[str] = []
@@ -415,7 +420,7 @@ async def _fetch(url: str, config: FetchConfig, resolve: Resolver) -> FetchedPag
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
         timeout=aiohttp.ClientTimeout(total=config.timeout_s),
-        headers={hdrs.USER_AGENT: config.user_agent, hdrs.ACCEPT: ACCEPT},
+        headers={hdrs.USER_AGENT: config.user_agent, hdrs.ACCEPT: VIDEO_ACCEPT if kind == "video" else ACCEPT},
     ) as session:
         while True:
             hop = await _vet(current, allowed, resolve)
@@ -435,10 +440,13 @@ async def _fetch(url: str, config: FetchConfig, resolve: Resolver) -> FetchedPag
 
                 content_type = resp.headers.get(hdrs.CONTENT_TYPE, "").strip()
                 media_type = content_type.split(";", 1)[0].strip().lower()
-                if media_type and media_type not in HTML_MEDIA_TYPES:
+                if kind == "video":
+                    if media_type not in VIDEO_MEDIA_TYPES:
+                        raise UnprocessableInput(f"content type {media_type or 'none'!r} is not a video")
+                elif media_type and media_type not in HTML_MEDIA_TYPES:
                     raise UnprocessableInput(f"content type {media_type!r} is not HTML")
-                body = await _read_capped(resp, config.max_bytes)
-                if not media_type and not _looks_like_html(body):
+                body = await _read_capped(resp, max_bytes)
+                if kind == "html" and not media_type and not _looks_like_html(body):
                     raise UnprocessableInput("response has no content type and does not look like HTML")
                 return FetchedPage(
                     url=url,
@@ -450,7 +458,13 @@ async def _fetch(url: str, config: FetchConfig, resolve: Resolver) -> FetchedPag
                 )
 
 
-async def fetch_page(url: str, config: FetchConfig, resolver: Resolver | None = None) -> FetchedPage:
+async def fetch_page(
+    url: str,
+    config: FetchConfig,
+    resolver: Resolver | None = None,
+    kind: Literal["html", "video"] = "html",
+    max_bytes: int | None = None,
+) -> FetchedPage:
     """Fetch ``url`` (an HTML landing page) under the SSRF rules in the module docstring.
 
     Raises InvalidInput (refused or unsafe URL, at the start or on any redirect), PayloadTooLarge (body over
@@ -462,7 +476,7 @@ async def fetch_page(url: str, config: FetchConfig, resolver: Resolver | None = 
     resolve = resolver if resolver is not None else system_resolver
     try:
         async with asyncio.timeout(config.timeout_s):
-            return await _fetch(url, config, resolve)
+            return await _fetch(url, config, resolve, kind, max_bytes or config.max_bytes)
     except TimeoutError as e:
         raise Unavailable(f"fetching the page timed out after {config.timeout_s:g}s") from e
     except aiohttp.ClientError as e:

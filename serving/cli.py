@@ -33,6 +33,16 @@ def cmd_train_heads(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_page_head(args: argparse.Namespace) -> int:
+    from models.page_phishing import report, train_page_head
+
+    config = load_config(args.profile)
+    out = Path(args.out) if args.out else resolve_project_path(config.heads.page)
+    manifest = train_page_head(Path(args.data), out)
+    print(f"{report(manifest)}\nwrote {out}")
+    return 0
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     """Make sure the profile's head set exists and matches the taxonomy; train it if not."""
     from models.heads import HeadSet, prompts_digest
@@ -48,7 +58,15 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         args.out, args.limit, args.version = None, None, "1"
         cmd_train_heads(args)
     HeadSet.load(heads_dir, config.taxonomy, config.heads.zero_shot_scale, config.heads.zero_shot_bias)
-    print(f"profile {config.profile}: head set ready ({heads_dir})")
+    page_dir = resolve_project_path(config.heads.page)
+    if not (page_dir / "manifest.json").exists():
+        print(f"no page-phishing head at {page_dir}; training ...")
+        args.out = None
+        cmd_train_page_head(args)
+    from models.page_phishing import PagePhishingHead
+
+    PagePhishingHead.load(page_dir)
+    print(f"profile {config.profile}: head sets ready ({heads_dir}, {page_dir})")
     return 0
 
 
@@ -92,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, default=None, help="train on a random subset (tests)")
     train.add_argument("--version", default="1")
     train.set_defaults(func=cmd_train_heads)
+
+    page = sub.add_parser("train-page-head", help="train the landing-page phishing head (phishing_urls.csv)")
+    page.add_argument("--profile", default="cpu")
+    page.add_argument("--data", default=str(DEFAULT_DATA))
+    page.add_argument("--out", default=None, help="output dir (default: the profile's heads.page)")
+    page.set_defaults(func=cmd_train_page_head)
 
     prepare = sub.add_parser("prepare", help="check models, build missing/stale artifacts")
     prepare.add_argument("--profile", default="cpu")

@@ -64,6 +64,7 @@ class PreparedAd:
 class FetchOutcome:
     html: str | None
     signals: list[Signal]
+    video: bytes | None = None
 
 
 def _text_parts(source: str, text: str, config: AdriskConfig) -> list[TextPart]:
@@ -96,7 +97,8 @@ def prepare(
         for i, image in enumerate(creative.images):
             ad.media.append(_probed(f"image[{i}]", f"creative.images[{i}]", "image", image.raw_bytes(), limits))
         if creative.video is not None:
-            ad.media.append(_probed("video", "creative.video", "video", creative.video.raw_bytes(), limits))
+            raw = fetched.video if fetched and fetched.video is not None else creative.video.raw_bytes()
+            ad.media.append(_probed("video", "creative.video", "video", raw, limits))
         if creative.text and creative.text.strip():
             ad.texts += _text_parts("creative.text", creative.text, config)
     page = request.landing_page
@@ -216,13 +218,15 @@ class ReviewPipeline:
         return [r for r in results if r is not None]
 
     async def _fetch_if_needed(self, request: ReviewRequest) -> FetchOutcome | None:
-        """Fetch a landing page given only by URL, when the profile enables it (SSRF rules apply).
+        """Fetch what was given only by URL, when the profile enables it (SSRF rules apply).
 
-        A page that cannot be fetched is itself a destination-quality signal, not a failed review.
+        A landing page that cannot be fetched is itself a destination-quality signal, not a failed
+        review; a video that cannot be fetched fails the review (it is the creative under review).
         """
+        video = await self._fetch_video(request)
         page = request.landing_page
         if not (self.config.fetch.enabled and page and page.url and not page.html and not page.text):
-            return None
+            return FetchOutcome(None, [], video) if video is not None else None
         try:
             fetched = await fetch_page(page.url.strip(), self.config.fetch)
         except AdriskError as exc:
@@ -236,7 +240,22 @@ class ReviewPipeline:
         if fetched.redirects:
             signals.append(Signal("destination_quality", "landing_page.fetch", 0.1,
                                   f"{len(fetched.redirects)} redirect(s): {' → '.join(fetched.redirects)[:300]}"))
-        return FetchOutcome(html, signals)
+        return FetchOutcome(html, signals, video)
+
+    async def _fetch_video(self, request: ReviewRequest) -> bytes | None:
+        video = request.creative.video if request.creative else None
+        if video is None or video.url is None:
+            return None
+        if not self.config.fetch.enabled:
+            raise UnprocessableInput("creative.video.url: fetching is disabled in this profile; send video.data")
+        try:
+            fetched = await fetch_page(video.url.strip(), self.config.fetch, kind="video",
+                                       max_bytes=self.config.limits.max_video_bytes)
+        except AdriskError as exc:
+            raise type(exc)(f"creative.video.url: {exc.detail}") from None
+        if fetched.status >= 400:
+            raise UnprocessableInput(f"creative.video.url answered HTTP {fetched.status}")
+        return fetched.body
 
     async def _lookup(self, ad: PreparedAd) -> ReviewResponse | AdriskError | None:
         if ad.request.options.rescore:

@@ -36,8 +36,22 @@ class ImageInput(_Base64Media):
     data: str = Field(description="The encoded image (JPEG, PNG, GIF, WebP, BMP) as base64.")
 
 
-class VideoInput(_Base64Media):
-    data: str = Field(description="The encoded video (MP4/MOV, WebM/MKV, AVI) as base64.")
+class VideoInput(_Strict):
+    data: str | None = Field(None, description="The encoded video (MP4/MOV, WebM/MKV, AVI) as base64.")
+    url: str | None = Field(
+        None, max_length=8192, description="Where to fetch it (only when the profile enables fetching)."
+    )
+
+    _is_base64 = field_validator("data")(_Base64Media._is_base64.__func__)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VideoInput:
+        if (self.data is None) == (self.url is None):
+            raise ValueError("give exactly one of video.data (base64) or video.url")
+        return self
+
+    def raw_bytes(self) -> bytes:
+        return base64.b64decode(self.data or "", validate=True)
 
 
 class Creative(_Strict):

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.media import landscape_photo, rifle_drawing, video_file
 
 PAGE = (b"<html><head><title>PayPal - Confirm your account</title></head><body>"
         b"<p>Your account is suspended. Enter your password and card number to restore access.</p>"
@@ -16,12 +17,20 @@ PAGE = (b"<html><head><title>PayPal - Confirm your account</title></head><body>"
 
 
 @pytest.fixture(scope="module")
-def page_server():
+def page_server(tmp_path_factory):
     hits: list[str] = []
+    video = video_file(tmp_path_factory.mktemp("v") / "ad.mp4", [landscape_photo(), rifle_drawing()], 2.0)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             hits.append(self.path)
+            if self.path == "/ad.mp4":
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", str(len(video)))
+                self.end_headers()
+                self.wfile.write(video)
+                return
             if self.path == "/moved":
                 self.send_response(302)
                 self.send_header("Location", "/login")
@@ -51,6 +60,15 @@ def test_fetching_is_off_by_default(client, page_server):
     assert not any(e["source"].startswith("landing_page.text") for e in resp.json()["evidence"])
 
 
+def test_video_url_needs_fetching_enabled(client):
+    resp = client.post("/v1/review", json={"request_id": "vurl-off",
+                                            "creative": {"video": {"url": "http://127.0.0.1:9/ad.mp4"}}})
+    assert resp.status_code == 422 and "fetching is disabled" in resp.json()["detail"]
+    both = client.post("/v1/review", json={"request_id": "vurl-both",
+                                            "creative": {"video": {"url": "http://x/a.mp4", "data": "AAAA"}}})
+    assert both.status_code == 422 and "exactly one" in both.json()["detail"]
+
+
 def test_fetching_allow_listed_loopback_page(service, page_server, tmp_path):
     from serving.launcher import run_extra_ingress
 
@@ -71,6 +89,15 @@ def test_fetching_allow_listed_loopback_page(service, page_server, tmp_path):
         assert "landing_page.title" in sources or "landing_page.text" in sources
         assert any(e["source"] == "landing_page.fetch" and "redirect" in e["detail"] for e in body["evidence"])
         assert body["scores"]["phishing"] > 0.5
+
+        video = c.post("/fetching/v1/review",
+                       json={"request_id": "fetch-video", "creative": {"video": {"url": f"http://127.0.0.1:{port}/ad.mp4"}}})
+        assert video.status_code == 200, video.text
+        assert video.json()["scores"]["weapons"] > 0.4
+        assert any(e["source"].startswith("video@") for e in video.json()["evidence"])
+        not_video = c.post("/fetching/v1/review",
+                           json={"request_id": "fetch-video-2", "creative": {"video": {"url": f"http://127.0.0.1:{port}/login"}}})
+        assert not_video.status_code == 422 and "not a video" in not_video.json()["detail"]
 
         # Not allow-listed: another loopback port is refused before any connection; the review still answers.
         refused = c.post("/fetching/v1/review",
