@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from multimodal.page import MAX_FIELDS_PER_FORM, MAX_FORMS, MAX_LINKS, PageAnalysis, analyze_page
 from multimodal.page_guard import bounded_prefix
@@ -266,3 +268,20 @@ def test_config_loads_and_is_validated(tmp_path: Path):
     (tmp_path / "page_signals.yaml").write_text(text.replace("hidden: 0.55", "hidden: 1.5"))
     with pytest.raises(ValueError, match=r"0\.\.1"):
         load_page_signals.__wrapped__(tmp_path)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(["<div>", "</div>", "<form action='//x.ru'>", "<input type=password>", "<a href='",
+                                 "'>", "<script>location='", "</script>", "<title>", "PayPal", "\x00", "\ud800",
+                                 "<iframe width=0 src=a.exe>", "<!--", "-->", "<meta http-equiv=refresh content='0;",
+                                 "&amp;", "&#xD800;", "<p><b>", "x" * 50]), max_size=200),
+       st.sampled_from([None, "http://example.com/", "not a url", "http://[::1/", "https://xn--pypal-4ve.com/"]))
+def test_fuzzed_html_analyses_or_fails_cleanly(chunks, url):
+    from serving.errors import AdriskError
+
+    try:
+        analysis = analyze_page("".join(chunks), url)
+    except AdriskError as exc:
+        assert exc.http_status in (400, 413, 422)
+    else:
+        assert all(0.0 <= s.score <= 1.0 for s in analysis.signals)
