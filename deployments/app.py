@@ -1,4 +1,4 @@
-"""The application graph: Ingress → (ImageRiskModel ‖ TextEncoder) → RiskScorer.
+"""The application graph: Ingress → (ImageRiskModel ‖ TextEncoder) → RiskScorer → LlmDiagnoser (optional).
 
 `build_app` is the Serve application builder named in configs/serve/*.yaml
 (`import_path: deployments.app:build_app`), so `serve deploy` on a cluster and `adrisk serve`
@@ -14,13 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray.serve import Application
 
 from deployments.ingress import AdriskIngress
+from deployments.llm import LlmDiagnoser
 from deployments.models import ImageRiskModel, RiskScorer, TextEncoder
+from serving.config import load_config
 
 DEPLOYMENTS = {
     "Ingress": AdriskIngress,
     "ImageRiskModel": ImageRiskModel,
     "TextEncoder": TextEncoder,
     "RiskScorer": RiskScorer,
+    "LlmDiagnoser": LlmDiagnoser,
 }
 
 
@@ -50,7 +53,10 @@ def build_app(args: dict[str, Any] | AppArgs) -> Application:
             deployment = deployment.options(**opts[name])
         return deployment.bind(*extra, args.profile, args.overrides or None)
 
+    ingress = DEPLOYMENTS["Ingress"].options(**opts.get("Ingress", {}))
     if args.models_app:
-        ingress = DEPLOYMENTS["Ingress"].options(**opts.get("Ingress", {}))
-        return ingress.bind(None, None, None, args.profile, args.overrides or None, args.models_app)
-    return bind("Ingress", bind("ImageRiskModel"), bind("TextEncoder"), bind("RiskScorer"))
+        return ingress.bind(None, None, None, None, args.profile, args.overrides or None, args.models_app)
+    config = load_config(args.profile, args.overrides or None)
+    llm = bind("LlmDiagnoser") if config.llm is not None and config.llm.enabled else None
+    return ingress.bind(bind("ImageRiskModel"), bind("TextEncoder"), bind("RiskScorer"), llm,
+                        args.profile, args.overrides or None)

@@ -86,6 +86,7 @@ class AdriskIngress:
         image_model,
         text_encoder,
         scorer,
+        llm,
         profile: str,
         overrides: dict[str, Any] | None = None,
         models_app: str | None = None,
@@ -98,13 +99,18 @@ class AdriskIngress:
                 serve.get_deployment_handle(name, app_name=models_app)
                 for name in ("ImageRiskModel", "TextEncoder", "RiskScorer")
             )
+            if self.config.llm is not None and self.config.llm.enabled:
+                llm = serve.get_deployment_handle("LlmDiagnoser", app_name=models_app)
         self.handles = {"image_model": image_model, "text_encoder": text_encoder, "scorer": scorer}
+        if llm is not None:
+            self.handles["llm"] = llm
         self.store = SQLiteDecisionStore(resolve_project_path(self.config.store.path))
         self.pipeline = ReviewPipeline(
             self.config,
             score_media=lambda x: image_model.score.remote(x),
             embed_texts=lambda x: text_encoder.embed.remote(x),
             score_jobs=lambda x: scorer.score.remote(x),
+            diagnose=(lambda ctx: llm.diagnose.remote(ctx)) if llm is not None else None,
             store=self.store,
         )
         app.state.max_body_bytes = self.config.limits.max_body_bytes

@@ -66,6 +66,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from models.page_phishing import PagePhishingHead
 
     PagePhishingHead.load(page_dir)
+    if config.llm is not None and config.llm.enabled and config.llm.prepare_from_gguf:
+        from models.llm_engine import convert_gguf
+
+        print(f"LLM model ready at {convert_gguf(config.llm)}")
     print(f"profile {config.profile}: head sets ready ({heads_dir}, {page_dir})")
     return 0
 

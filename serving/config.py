@@ -193,6 +193,31 @@ class VideoConfig(_Strict):
     ocr_frames: int = Field(4, ge=0, description="frames per video sent to OCR (uniform ones first)")
 
 
+class LlmConfig(_Strict):
+    """The vLLM-hosted model that writes the structured diagnosis (one AsyncLLM per replica)."""
+
+    enabled: bool = True
+    name: str
+    version: str
+    source: str = Field(description="local HF-format directory (or hub id where a hub is reachable)")
+    prepare_from_gguf: str | None = Field(
+        None, description="package:<module>:<file.gguf> converted once into `source` by `adrisk prepare`"
+    )
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    max_model_len: int = Field(2048, ge=256)
+    max_num_seqs: int = Field(8, ge=1)
+    max_tokens: int = Field(256, ge=16, le=2048)
+    enforce_eager: bool = True
+    kv_cache_gib: int = Field(1, ge=1, description="VLLM_CPU_KVCACHE_SPACE on CPU")
+    deadline_s: float = Field(30.0, gt=0, description="a review never waits longer than this for its summary")
+    default_summary: Literal["none", "auto", "always"] = "auto"
+    prompt: str = Field("llm/prompt-v1.yaml", description="prompt and per-category policy text, under configs/")
+    max_untrusted_chars: int = Field(1500, ge=100, description="per fenced block of advertiser content")
+    raise_min_score: float = Field(
+        0.25, ge=0, le=1, description="the LLM may raise to human_review only on categories scored at least this"
+    )
+
+
 class StoreConfig(_Strict):
     path: str = "var/decisions.sqlite3"
 
@@ -211,6 +236,7 @@ class AdriskConfig(_Strict):
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     ocr: OcrConfig = Field(default_factory=OcrConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
+    llm: LlmConfig | None = None
     request_timeout_s: float = Field(30.0, gt=0)
     stage_timeout_s: float = Field(20.0, gt=0)
 
@@ -231,6 +257,8 @@ class AdriskConfig(_Strict):
         versions = {"text_encoder": f"{self.text_encoder.name}@{self.text_encoder.version}"}
         for model in self.image_models:
             versions[model.backend] = f"{model.name}@{model.version}"
+        if self.llm is not None and self.llm.enabled:
+            versions["llm"] = f"{self.llm.name}@{self.llm.version}"
         versions["policy"] = f"{self.policy.name}@{self.policy.version}"
         versions["taxonomy"] = self.taxonomy.version
         return versions

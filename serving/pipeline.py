@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from models.diagnosis import ReviewContext, merge_decision
 from models.page_phishing import PagePhishingHead
 from models.scoring import ImagePart, ScoreJob, ScoreResult, Signal, TextPart, aggregate_video
 from multimodal.fetch import fetch_page
@@ -36,7 +37,7 @@ from serving.errors import (
     Unavailable,
     UnprocessableInput,
 )
-from serving.schemas import Evidence, ReviewRequest, ReviewResponse
+from serving.schemas import Action, Decision, Diagnosis, Evidence, ReviewRequest, ReviewResponse, SummaryStatus
 from serving.store import SQLiteDecisionStore, StoredDecision
 
 Call = Callable[..., Awaitable[Any]]
@@ -177,12 +178,14 @@ class ReviewPipeline:
         embed_texts: Call,
         score_jobs: Call,
         store: SQLiteDecisionStore,
+        diagnose: Call | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self._score_media = score_media
         self._embed_texts = embed_texts
         self._score_jobs = score_jobs
+        self._diagnose = diagnose
         self.store = store
         self._clock = clock
         self.page_head = PagePhishingHead.load(resolve_project_path(config.heads.page))
@@ -216,6 +219,43 @@ class ReviewPipeline:
             for (i, _), outcome in zip(pending, fresh, strict=True):
                 results[i] = outcome
         return [r for r in results if r is not None]
+
+    async def _summarise(
+        self, ad: PreparedAd, job: ScoreJob, result: ScoreResult, decision: Decision
+    ) -> tuple[SummaryStatus, Diagnosis | None, Decision, dict[str, str]]:
+        """The LLM diagnosis under a deadline. Scoring never waits on it past the deadline."""
+        llm = self.config.llm
+        mode = ad.request.options.summary or (llm.default_summary if llm else "none")
+        if mode == "none":
+            return SummaryStatus.not_requested, None, decision, {}
+        if llm is None or not llm.enabled or self._diagnose is None:
+            return SummaryStatus.disabled, None, decision, {}
+        if mode == "auto" and decision.action in (Action.approve, Action.deboost):
+            return SummaryStatus.skipped, None, decision, {}
+        ctx = ReviewContext(
+            scores=result.scores,
+            action=decision.action.value,
+            decision_categories=decision.categories,
+            evidence=result.evidence,
+            untrusted={part.source: part.text for part in job.texts},
+            advertiser=ad.request.advertiser.model_dump(exclude_none=True) if ad.request.advertiser else {},
+        )
+        response = self._diagnose(ctx)
+        try:
+            out = await asyncio.wait_for(response, timeout=llm.deadline_s)
+        except TimeoutError:
+            cancel = getattr(response, "cancel", None)
+            if cancel:
+                cancel()  # the replica aborts the generation; its batch slot frees up
+            return SummaryStatus.timeout, None, decision, {}
+        except Exception:
+            return SummaryStatus.unavailable, None, decision, {}
+        versions = {"llm": out["model"], "llm_prompt": out["prompt_version"]}
+        if not out["ok"]:
+            return SummaryStatus.invalid, None, decision, versions
+        diagnosis = Diagnosis.model_validate(out["diagnosis"])
+        merged = merge_decision(decision, diagnosis, result.scores, llm.raise_min_score)
+        return SummaryStatus.ok, diagnosis, merged, versions
 
     async def _fetch_if_needed(self, request: ReviewRequest) -> FetchOutcome | None:
         """Fetch what was given only by URL, when the profile enables it (SSRF rules apply).
@@ -324,15 +364,19 @@ class ReviewPipeline:
         except AdriskError as exc:
             return [exc for _ in ads]
 
-        outcomes: list[ReviewResponse | AdriskError] = []
+        outcomes: list[Any] = []
         scored_iter = iter(scored)
         for ad, job in zip(ads, jobs, strict=True):
             if job is None:
                 assert ad.error is not None
                 outcomes.append(ad.error)
                 continue
-            outcomes.append(await self._finish(ad, next(scored_iter), timings, started))
-        return outcomes
+            outcomes.append((ad, job, next(scored_iter)))
+        # Summaries for the whole group run concurrently (the LLM batches them continuously).
+        return list(await asyncio.gather(*(
+            self._finish(item[0], item[2], timings, started, item[1]) if isinstance(item, tuple) else _done(item)
+            for item in outcomes
+        )))
 
     def _split_media(
         self, ads: list[PreparedAd], media_out: list[dict[str, Any]]
@@ -362,13 +406,18 @@ class ReviewPipeline:
         return images_per_ad, ocr_per_ad
 
     async def _finish(
-        self, ad: PreparedAd, result: ScoreResult, timings: dict[str, float], started: float
+        self, ad: PreparedAd, result: ScoreResult, timings: dict[str, float], started: float, job: ScoreJob
     ) -> ReviewResponse | AdriskError:
         t = time.perf_counter()
         decision = decide(result.scores, ad.request.advertiser, self.config)
         stage_ms = {**ad.timings, **timings, "policy": (time.perf_counter() - t) * 1000}
         versions = {**self.config.model_versions(), "text_heads": result.head_version,
                     "page_head": self.page_head.ident}
+        t = time.perf_counter()
+        status, diagnosis, decision, llm_versions = await self._summarise(ad, job, result, decision)
+        if status not in (SummaryStatus.not_requested, SummaryStatus.skipped, SummaryStatus.disabled):
+            stage_ms["llm"] = (time.perf_counter() - t) * 1000
+        versions.update(llm_versions)
         response = ReviewResponse(
             request_id=ad.request.request_id,
             scores=result.scores,
@@ -376,6 +425,8 @@ class ReviewPipeline:
             evidence=[Evidence.model_validate(e) for e in result.evidence],
             model_versions=versions,
             timings_ms={},
+            summary_status=status,
+            diagnosis=diagnosis,
         )
         t = time.perf_counter()
         record = StoredDecision(
@@ -400,6 +451,10 @@ class ReviewPipeline:
         cached = stored.created_at != record.created_at
         body = {**stored.response, "timings_ms": {k: round(v, 3) for k, v in stage_ms.items()}}
         return ReviewResponse.model_validate({**body, "cached": cached})
+
+
+async def _done(value: Any) -> Any:
+    return value
 
 
 def _error_from_item(item: dict[str, Any], source: str) -> AdriskError:

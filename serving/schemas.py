@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -78,6 +78,11 @@ class Advertiser(_Strict):
 
 class ReviewOptions(_Strict):
     rescore: bool = Field(default=False, description="Score again even if request_id was seen.")
+    summary: Literal["none", "auto", "always"] | None = Field(
+        default=None,
+        description="LLM diagnosis: none, auto (only reject/human_review/suspend ads), always. "
+        "Default: the profile's llm.default_summary.",
+    )
 
 
 class ReviewRequest(_Strict):
@@ -126,6 +131,55 @@ class Decision(BaseModel):
     policy_version: str
 
 
+SEVERITIES = ["low", "medium", "high", "critical"]
+MAX_VIOLATIONS = 2
+SUMMARY_WORDS = 60
+
+
+class Severity(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+class Violation(BaseModel):
+    """One policy violation the LLM names, with evidence quoted from the inputs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: str
+    severity: Severity
+    evidence: str = Field(max_length=300)
+    rationale: str = Field(max_length=300)
+
+
+class Diagnosis(BaseModel):
+    """The LLM's structured diagnosis (guided decoding to this schema, validated again here)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    violations: list[Violation] = Field(max_length=MAX_VIOLATIONS)
+    summary: str = Field(max_length=600)
+    confidence: float = Field(ge=0, le=1)
+
+    @field_validator("summary")
+    @classmethod
+    def _short(cls, value: str) -> str:
+        words = value.split()
+        return " ".join(words[:SUMMARY_WORDS]) if len(words) > SUMMARY_WORDS else value
+
+
+class SummaryStatus(StrEnum):
+    ok = "ok"
+    not_requested = "not_requested"
+    skipped = "skipped"  # auto mode on the approve/deboost path
+    disabled = "disabled"  # no LLM in this profile
+    timeout = "timeout"
+    unavailable = "unavailable"
+    invalid = "invalid"
+
+
 class Evidence(BaseModel):
     source: str = Field(description="Where it was found: image[0], creative.text, landing_page, ...")
     category: str
@@ -141,6 +195,8 @@ class ReviewResponse(BaseModel):
     model_versions: dict[str, str]
     timings_ms: dict[str, float]
     cached: bool = Field(False, description="True when this is the stored decision for a seen id.")
+    summary_status: SummaryStatus = SummaryStatus.not_requested
+    diagnosis: Diagnosis | None = None
 
 
 class BatchReviewRequest(_Strict):

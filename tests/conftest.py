@@ -13,6 +13,12 @@ import pytest
 from serving.config import CONFIG_DIR
 
 
+def profile_section(name: str, profile: str = "cpu") -> dict:
+    import yaml
+
+    return yaml.safe_load((CONFIG_DIR / "profiles" / f"{profile}.yaml").read_text())[name]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -39,7 +45,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             serve_config=CONFIG_DIR / "serve" / "cpu.yaml",
             host="127.0.0.1",
             port=free_port(),
-            overrides={"store": {"path": str(store)}},
+            # Summaries only where a test asks for one (options.summary), to keep the suite quick.
+            overrides={
+                "store": {"path": str(store)},
+                "llm": {**profile_section("llm"), "default_summary": "none", "deadline_s": 120},
+            },
         )
         yield Service(url=url, store_path=store)
     finally:

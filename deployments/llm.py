@@ -1,0 +1,76 @@
+"""LlmDiagnoser: one vLLM AsyncLLM per replica; concurrent reviews share it (continuous batching)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ray import serve
+
+from models.diagnosis import PromptConfig, ReviewContext, build_messages, diagnosis_schema, validate_diagnosis
+from models.llm_engine import VllmEngine
+from serving.config import load_config
+
+log = logging.getLogger("ray.serve")
+
+WARM_UP = ReviewContext(scores={"scam_fraud": 0.9}, action="reject", decision_categories=["scam_fraud"],
+                        evidence=[], untrusted={"creative.text": "Win a free prize now"}, advertiser={})
+
+
+@serve.deployment(name="LlmDiagnoser")
+class LlmDiagnoser:
+    def __init__(self, profile: str, overrides: dict[str, Any] | None = None) -> None:
+        self.config = load_config(profile, overrides)
+        if self.config.llm is None or not self.config.llm.enabled:
+            raise ValueError(f"profile {profile!r} has no enabled llm section")
+        self.prompt = PromptConfig.load(self.config)
+        self.schema = diagnosis_schema(self.config.taxonomy.ids)
+        self.engine = VllmEngine(self.config.llm)
+        self.engine.setup()
+        self.in_flight = 0
+        self.totals = {"requests": 0, "prompt_tokens": 0, "generation_tokens": 0, "invalid": 0}
+        self.ttft_ms: list[float] = []
+        self._warm_up: asyncio.Task | None = None
+        log.info("LlmDiagnoser ready: %s, %s", self.engine.ident, self.prompt.version)
+
+    async def ready(self) -> str:
+        """Ready once a warm-up diagnosis has run: the first request pays for compiling the JSON-schema
+        grammar and the first forward pass, and no review should."""
+        if self._warm_up is None:
+            self._warm_up = asyncio.create_task(self.diagnose(WARM_UP))
+        if not self._warm_up.done():
+            raise RuntimeError("LLM warming up")
+        self._warm_up.result()  # a failed warm-up keeps the replica not ready, with its error
+        return self.engine.ident
+
+    def stats(self) -> dict[str, Any]:
+        """Queue depth (in flight), token totals and recent time-to-first-token (for metrics)."""
+        return {"in_flight": self.in_flight, **self.totals, "ttft_ms_recent": self.ttft_ms[-256:]}
+
+    async def diagnose(self, ctx: ReviewContext) -> dict[str, Any]:
+        self.in_flight += 1
+        try:
+            gen = await self.engine.generate(build_messages(ctx, self.prompt, self.config), self.schema)
+        finally:
+            self.in_flight -= 1
+        self.totals["requests"] += 1
+        self.totals["prompt_tokens"] += gen.prompt_tokens
+        self.totals["generation_tokens"] += gen.generation_tokens
+        self.ttft_ms.append(gen.ttft_ms)
+        del self.ttft_ms[:-1024]
+        out = {"model": self.engine.ident, "prompt_version": self.prompt.version,
+               "prompt_tokens": gen.prompt_tokens, "generation_tokens": gen.generation_tokens,
+               "ttft_ms": round(gen.ttft_ms, 1), "total_ms": round(gen.total_ms, 1)}
+        try:
+            diagnosis = validate_diagnosis(gen.text, self.config.taxonomy.ids)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            self.totals["invalid"] += 1
+            log.warning("invalid diagnosis after %d tokens: %s", gen.generation_tokens, str(exc)[:300])
+            return {**out, "ok": False, "error": str(exc)[:300]}
+        return {**out, "ok": True, "diagnosis": diagnosis.model_dump(mode="json")}
+
+    def __del__(self) -> None:
+        engine = getattr(self, "engine", None)
+        if engine is not None:
+            engine.shutdown()

