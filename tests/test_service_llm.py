@@ -61,3 +61,14 @@ def test_deadline_returns_scores_without_summary(service, tmp_path):
     assert body["summary_status"] == "timeout"
     assert body["diagnosis"] is None
     assert body["scores"]["scam_fraud"] >= 0.5 and body["decision"]["action"] in {"reject", "human_review"}
+
+
+def test_llm_deployment_reports_tokens_ttft_and_queue_depth(client):
+    from ray import serve
+
+    review(client, "llm-stats", SCAM, "always")
+    stats = serve.get_deployment_handle("LlmDiagnoser", app_name="adrisk").stats.remote().result(timeout_s=30)
+    assert stats["requests"] >= 2  # warm-up + at least this review
+    assert stats["prompt_tokens"] > 100 and stats["generation_tokens"] > 10
+    assert stats["ttft_ms_recent"] and all(t > 0 for t in stats["ttft_ms_recent"])
+    assert stats["in_flight"] == 0
