@@ -203,17 +203,18 @@ class ReviewPipeline:
         results: list[ReviewResponse | AdriskError | None] = [None] * len(requests)
         pending: list[tuple[int, PreparedAd]] = []
         for i, request in enumerate(requests):
+            # The stored decision first: a replayed id costs one lookup, never a fetch or a parse.
+            stored = await self._lookup(request)
+            if stored is not None:
+                results[i] = stored
+                continue
             try:
                 fetched = await self._fetch_if_needed(request)
                 ad = await asyncio.to_thread(prepare, request, self.config, fetched, self.page_head)
             except AdriskError as exc:
                 results[i] = exc
                 continue
-            stored = await self._lookup(ad)
-            if stored is not None:
-                results[i] = stored
-            else:
-                pending.append((i, ad))
+            pending.append((i, ad))
         if pending:
             fresh = await self._score_group([ad for _, ad in pending], started)
             for (i, _), outcome in zip(pending, fresh, strict=True):
@@ -297,20 +298,19 @@ class ReviewPipeline:
             raise UnprocessableInput(f"creative.video.url answered HTTP {fetched.status}")
         return fetched.body
 
-    async def _lookup(self, ad: PreparedAd) -> ReviewResponse | AdriskError | None:
-        if ad.request.options.rescore:
+    async def _lookup(self, request: ReviewRequest) -> ReviewResponse | AdriskError | None:
+        if request.options.rescore:
             return None
         t = time.perf_counter()
-        stored = await asyncio.to_thread(self.store.get, ad.request.request_id)
-        lookup_ms = (time.perf_counter() - t) * 1000
+        stored = await asyncio.to_thread(self.store.get, request.request_id)
         if stored is None:
             return None
-        if stored.input_digest != ad.digest:
+        if stored.input_digest != input_digest(request):
             return Conflict(
-                f"request_id {ad.request.request_id!r} was already used for different content; "
+                f"request_id {request.request_id!r} was already used for different content; "
                 "use a new id, or set options.rescore to replace the stored decision"
             )
-        timings = {**ad.timings, "store_lookup": lookup_ms}
+        timings = {"store_lookup": (time.perf_counter() - t) * 1000}
         return ReviewResponse.model_validate({**stored.response, "cached": True, "timings_ms": timings})
 
     async def _timed(self, timings: dict[str, float], stage: str, fn: Call, payload: Any) -> Any:
