@@ -54,15 +54,13 @@ class BodyLimitMiddleware:
                 await _reply(send, PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}"))
                 return
         received = 0
-        too_large = False
 
         async def limited_receive():
-            nonlocal received, too_large
+            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    too_large = True
                     raise _BodyTooLarge()
             return message
 
