@@ -10,6 +10,7 @@ from ray import serve
 
 from models.diagnosis import PromptConfig, ReviewContext, build_messages, diagnosis_schema, validate_diagnosis
 from models.llm_engine import VllmEngine
+from models.llm_vision import VisualInput, visual_inputs
 from serving.config import load_config
 
 log = logging.getLogger("ray.serve")
@@ -49,9 +50,11 @@ class LlmDiagnoser:
         return {"in_flight": self.in_flight, **self.totals, "ttft_ms_recent": self.ttft_ms[-256:]}
 
     async def diagnose(self, ctx: ReviewContext) -> dict[str, Any]:
+        visuals = await self._visuals(ctx)
+        messages = build_messages(ctx, self.prompt, self.config, [v.label for v in visuals])
         self.in_flight += 1
         try:
-            gen = await self.engine.generate(build_messages(ctx, self.prompt, self.config), self.schema)
+            gen = await self.engine.generate(messages, self.schema, [v.image for v in visuals])
         finally:
             self.in_flight -= 1
         self.totals["requests"] += 1
@@ -69,6 +72,13 @@ class LlmDiagnoser:
             log.warning("invalid diagnosis after %d tokens: %s", gen.generation_tokens, str(exc)[:300])
             return {**out, "ok": False, "error": str(exc)[:300]}
         return {**out, "ok": True, "diagnosis": diagnosis.model_dump(mode="json")}
+
+    async def _visuals(self, ctx: ReviewContext) -> list[VisualInput]:
+        llm = self.config.llm
+        if not (llm and llm.max_images and ctx.media):
+            return []
+        return await asyncio.to_thread(visual_inputs, ctx.media, ctx.evidence, self.config.limits,
+                                       llm.max_images, llm.image_max_side)
 
     def __del__(self) -> None:
         engine = getattr(self, "engine", None)

@@ -57,6 +57,15 @@ def convert_gguf(config: LlmConfig) -> Path:
     return out
 
 
+def render_prompt(template: Any, messages: list[dict[str, Any]], images: list[Any] | None = None) -> Any:
+    """The engine input: the chat template applied (a processor's for a VLM, else the tokenizer's),
+    plus `multi_modal_data` with the images in the order their placeholders appear."""
+    prompt = template.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if not images:
+        return prompt
+    return {"prompt": prompt, "multi_modal_data": {"image": list(images)}}
+
+
 class VllmEngine:
     """setup() starts the engine; generate() is async and safe to call concurrently."""
 
@@ -64,7 +73,7 @@ class VllmEngine:
         self.config = config
         self.name, self.version = config.name, config.version
         self._engine = None
-        self._tokenizer = None
+        self._template: Any = None  # tokenizer (text-only) or processor (VLM): owns the chat template
 
     @property
     def ident(self) -> str:
@@ -84,21 +93,35 @@ class VllmEngine:
             enforce_eager=self.config.enforce_eager,
             # Compact JSON: small models otherwise spend their token budget on newlines.
             structured_outputs_config=StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True),
+            **self._multimodal_args(),
         )
         self._engine = AsyncLLM.from_engine_args(args)
-        self._tokenizer = self._engine.get_tokenizer()
+        if self.config.max_images:
+            from transformers import AutoProcessor
+
+            self._template = AutoProcessor.from_pretrained(model_dir(self.config))
+        else:
+            self._template = self._engine.get_tokenizer()
+
+    def _multimodal_args(self) -> dict[str, Any]:
+        if not self.config.max_images:
+            return {}
+        extra = {"mm_processor_kwargs": self.config.mm_processor_kwargs} if self.config.mm_processor_kwargs else {}
+        return {"limit_mm_per_prompt": {"image": self.config.max_images}, **extra}
 
     def shutdown(self) -> None:
         if self._engine is not None:
             self._engine.shutdown()
             self._engine = None
 
-    async def generate(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> Generation:
+    async def generate(
+        self, messages: list[dict[str, Any]], schema: dict[str, Any], images: list[Any] | None = None
+    ) -> Generation:
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
         assert self._engine is not None, "setup() was not called"
-        prompt = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        prompt = render_prompt(self._template, messages, images)
         params = SamplingParams(
             max_tokens=self.config.max_tokens,
             temperature=0.0,

@@ -216,6 +216,13 @@ class LlmConfig(_Strict):
     raise_min_score: float = Field(
         0.25, ge=0, le=1, description="the LLM may raise to human_review only on categories scored at least this"
     )
+    max_images: int = Field(
+        0, ge=0, le=16, description="images/frames a vision-language model sees per review (0: text-only model)"
+    )
+    image_max_side: int = Field(448, ge=28, le=2048, description="long side of each image shown to the LLM")
+    mm_processor_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="passed to the model's multimodal processor (e.g. max_pixels for Qwen-VL)"
+    )
 
 
 class StoreConfig(_Strict):

@@ -240,6 +240,7 @@ class ReviewPipeline:
             evidence=result.evidence,
             untrusted={part.source: part.text for part in job.texts},
             advertiser=ad.request.advertiser.model_dump(exclude_none=True) if ad.request.advertiser else {},
+            media=ad.media if llm.max_images else [],  # only a vision-language model gets the pixels
         )
         response = self._diagnose(ctx)
         try:
