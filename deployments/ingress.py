@@ -5,6 +5,7 @@
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import __version__
 from serving.config import AdriskConfig, load_config, resolve_project_path
+from serving.decision_log import decision_record, record_feedback, trend_report
 from serving.errors import AdriskError, NotReady, UnprocessableInput
 from serving.http_limits import BodyLimitMiddleware, validation_error
 from serving.pipeline import ReviewPipeline
@@ -24,18 +26,22 @@ from serving.schemas import (
     BatchReviewRequest,
     BatchReviewResponse,
     CategoryInfo,
+    DecisionRecord,
     ErrorBody,
+    FeedbackRequest,
+    FeedbackResponse,
     ItemError,
     ReviewRequest,
     ReviewResponse,
     TaxonomyResponse,
+    TrendsResponse,
 )
 from serving.store import SQLiteDecisionStore
 
 log = logging.getLogger("ray.serve")
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 409, 413, 415, 422, 503)
+    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 415, 422, 503)
 }
 
 app = FastAPI(
@@ -105,6 +111,7 @@ class AdriskIngress:
         if llm is not None:
             self.handles["llm"] = llm
         self.store = SQLiteDecisionStore(resolve_project_path(self.config.store.path))
+        self.clock = time.time  # one clock for decisions, verdicts and trend windows
         self.pipeline = ReviewPipeline(
             self.config,
             score_media=lambda x: image_model.score.remote(x),
@@ -112,6 +119,7 @@ class AdriskIngress:
             score_jobs=lambda x: scorer.score.remote(x),
             diagnose=(lambda ctx: llm.diagnose.remote(ctx)) if llm is not None else None,
             store=self.store,
+            clock=self.clock,
         )
         app.state.max_body_bytes = self.config.limits.max_body_bytes
         self._backing: dict[str, list[dict[str, Any]]] | None = None
@@ -185,3 +193,19 @@ class AdriskIngress:
             else:
                 results[i] = BatchItemResult(request_id=request.request_id, ok=True, result=outcome)
         return BatchReviewResponse(results=[r for r in results if r is not None])
+
+    # ------------------------------------------------------------------------ decision log
+    @app.post("/v1/feedback", response_model=FeedbackResponse, responses=ERROR_RESPONSES,
+              summary="A reviewer's verdict (or an appeal's) on a stored decision")
+    async def feedback(self, body: FeedbackRequest) -> FeedbackResponse:
+        return await asyncio.to_thread(record_feedback, self.store, self.config, body, self.clock())
+
+    @app.get("/v1/decisions/{request_id}", response_model=DecisionRecord, responses=ERROR_RESPONSES,
+             summary="A stored decision with its reviewer verdicts and effective action")
+    async def decision(self, request_id: str) -> DecisionRecord:
+        return await asyncio.to_thread(decision_record, self.store, request_id)
+
+    @app.get("/v1/trends", response_model=TrendsResponse, responses=ERROR_RESPONSES,
+             summary="Clusters of near-duplicate flagged creatives in a time window")
+    async def trends(self, window_s: float = 86400.0, min_count: int = 2) -> TrendsResponse:
+        return await asyncio.to_thread(trend_report, self.store, self.config, window_s, min_count, self.clock())

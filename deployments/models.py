@@ -31,6 +31,7 @@ from models.text_encoder import SentenceTransformerEncoder
 from multimodal.images import configure_pillow, decode_image
 from multimodal.ocr import ocr_image, tesseract_available
 from multimodal.video import DecodedVideo, decode_video
+from policy.known_bad import phash
 from serving.config import load_config, resolve_project_path
 from serving.errors import AdriskError
 
@@ -139,6 +140,7 @@ class ImageRiskModel(_Batching):
             if self.ocr_enabled else {}
         )
         per_backend: list[list[ImageResult]] = [b.predict(pictures) for b in self.backends]
+        hashes = [f"{phash(p):016x}" for p in pictures]  # for known-bad matching and trends
         ocr = {i: f.result() for i, f in ocr_futures.items()}
 
         out: list[dict[str, Any]] = []
@@ -151,12 +153,13 @@ class ImageRiskModel(_Batching):
                 frames = []
                 for frame in item.frames:
                     frames.append({"time_s": round(frame.time_s, 2), "kind": frame.kind,
-                                   **self._merge(per_backend, k), "ocr": ocr.get(k, "")})
+                                   **self._merge(per_backend, k), "ocr": ocr.get(k, ""), "phash": hashes[k]})
                     k += 1
                 out.append({"ok": True, "kind": "video", "duration_s": round(item.duration_s, 2),
                             "frames": frames})
             else:
-                out.append({"ok": True, "kind": "image", **self._merge(per_backend, k), "ocr": ocr.get(k, "")})
+                out.append({"ok": True, "kind": "image", **self._merge(per_backend, k), "ocr": ocr.get(k, ""),
+                            "phash": hashes[k]})
                 k += 1
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from policy.fusion import FusionOutcome
 from serving.config import AdriskConfig
 from serving.schemas import Action, Advertiser, Decision
 
@@ -20,7 +21,26 @@ def repeat_or_throwaway(advertiser: Advertiser | None, config: AdriskConfig) -> 
     return None
 
 
-def decide(scores: dict[str, float], advertiser: Advertiser | None, config: AdriskConfig) -> Decision:
+def decide(
+    scores: dict[str, float], advertiser: Advertiser | None, config: AdriskConfig,
+    fusion: FusionOutcome | None = None,
+) -> Decision:
+    """The action, then what fusion adds: its reasons always, and its floor (approve/deboost →
+    human_review) when a rule asks for a reviewer."""
+    decision = _decide_scores(scores, advertiser, config)
+    if fusion is None or not (fusion.reasons or fusion.floor_reasons):
+        return decision
+    reasons = [*decision.reasons, *fusion.reasons]
+    if fusion.floor_reasons and decision.action in (Action.approve, Action.deboost):
+        return decision.model_copy(update={
+            "action": Action.human_review,
+            "reasons": [*fusion.floor_reasons, *reasons],
+            "traffic_multiplier": 0.0,
+        })
+    return decision.model_copy(update={"reasons": reasons + [f"also: {r}" for r in fusion.floor_reasons]})
+
+
+def _decide_scores(scores: dict[str, float], advertiser: Advertiser | None, config: AdriskConfig) -> Decision:
     """Every category votes for an action; the policy's precedence picks the winner."""
     votes: dict[Action, list[tuple[str, str]]] = {action: [] for action in Action}
     history = repeat_or_throwaway(advertiser, config)

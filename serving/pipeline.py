@@ -10,6 +10,7 @@ only.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import time
@@ -28,6 +29,8 @@ from multimodal.page import analyze_page
 from multimodal.text import chunk_words, normalise
 from multimodal.video import probe_video
 from policy.decision import decide
+from policy.fusion import fuse, request_facts
+from policy.known_bad import KnownBadIndex, apply_matches
 from serving.config import AdriskConfig, resolve_project_path
 from serving.errors import (
     AdriskError,
@@ -37,8 +40,17 @@ from serving.errors import (
     Unavailable,
     UnprocessableInput,
 )
-from serving.schemas import Action, Decision, Diagnosis, Evidence, ReviewRequest, ReviewResponse, SummaryStatus
-from serving.store import SQLiteDecisionStore, StoredDecision
+from serving.schemas import (
+    Action,
+    Advertiser,
+    Decision,
+    Diagnosis,
+    Evidence,
+    ReviewRequest,
+    ReviewResponse,
+    SummaryStatus,
+)
+from serving.store import DecisionStore, Sighting, StoredDecision
 
 Call = Callable[..., Awaitable[Any]]
 
@@ -59,6 +71,7 @@ class PreparedAd:
     signals: list[Signal] = field(default_factory=list)
     error: AdriskError | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    sightings: list[Sighting] = field(default_factory=list)  # perceptual hashes of its images and frames
 
 
 @dataclass
@@ -158,6 +171,23 @@ def _probed(source: str, field_name: str, kind: str, raw: bytes, limits) -> tupl
     return source, kind, raw
 
 
+def _with_history(advertiser: Advertiser | None, rejections: int | None) -> Advertiser | None:
+    """The advertiser as the policy sees it: prior violations at least what the decision log counts."""
+    if advertiser is None or not rejections or (advertiser.prior_violations or 0) >= rejections:
+        return advertiser
+    return advertiser.model_copy(update={"prior_violations": rejections})
+
+
+def _cite(
+    sightings: list[Sighting], evidence: list[dict[str, Any]], decision: Decision, config: AdriskConfig
+) -> list[Sighting]:
+    """Mark the images/frames whose own evidence reached the review band of a category the decision
+    acted on: only those enter the known-bad bank when the decision rejects."""
+    cited = {str(e["source"]).removesuffix(".ocr") for e in evidence
+             if e["category"] in decision.categories and float(e["score"]) >= config.thresholds(e["category"]).review}
+    return [dataclasses.replace(s, cited=s.source in cited) for s in sightings]
+
+
 def map_remote_error(exc: BaseException, stage: str) -> AdriskError:
     """One place that turns Ray/asyncio failures into adrisk errors."""
     if isinstance(exc, AdriskError):
@@ -177,7 +207,7 @@ class ReviewPipeline:
         score_media: Call,
         embed_texts: Call,
         score_jobs: Call,
-        store: SQLiteDecisionStore,
+        store: DecisionStore,
         diagnose: Call | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -187,6 +217,7 @@ class ReviewPipeline:
         self._score_jobs = score_jobs
         self._diagnose = diagnose
         self.store = store
+        self.known_bad = KnownBadIndex(store, config.policy.fusion.known_bad)
         self._clock = clock
         self.page_head = PagePhishingHead.load(resolve_project_path(config.heads.page))
 
@@ -398,8 +429,11 @@ class ReviewPipeline:
                 elif item["kind"] == "video":
                     images += aggregate_video(item["frames"], video.aggregation, video.top_k)
                     ocr += [TextPart(f"video@{f['time_s']:.1f}s.ocr", f["ocr"]) for f in item["frames"] if f["ocr"]]
+                    ad.sightings += [Sighting(f"video@{f['time_s']:.1f}s", int(f["phash"], 16))
+                                     for f in item["frames"]]
                 else:
                     images.append(ImagePart(source, item["scores"], item["detail"]))
+                    ad.sightings.append(Sighting(source, int(item["phash"], 16)))
                     if item["ocr"]:
                         ocr.append(TextPart(f"{source}.ocr", item["ocr"]))
             images_per_ad.append(images)
@@ -410,20 +444,29 @@ class ReviewPipeline:
         self, ad: PreparedAd, result: ScoreResult, timings: dict[str, float], started: float, job: ScoreJob
     ) -> ReviewResponse | AdriskError:
         t = time.perf_counter()
-        decision = decide(result.scores, ad.request.advertiser, self.config)
+        request = ad.request
+        adv_id = request.advertiser.id if request.advertiser else None
+        rejections = await asyncio.to_thread(self.store.rejections, adv_id, request.request_id) if adv_id else None
+        matches = await asyncio.to_thread(self.known_bad.match, ad.sightings, request.request_id)
+        content, bank_evidence = apply_matches(result.scores, matches, self.config.policy.fusion.known_bad)
+        fused = fuse(content, request_facts(request, rejections), self.config)
+        decision = decide(fused.scores, _with_history(request.advertiser, rejections), self.config, fused)
+        final = dataclasses.replace(result, scores=fused.scores, evidence=bank_evidence + result.evidence)
         stage_ms = {**ad.timings, **timings, "policy": (time.perf_counter() - t) * 1000}
         versions = {**self.config.model_versions(), "text_heads": result.head_version,
                     "page_head": self.page_head.ident}
         t = time.perf_counter()
-        status, diagnosis, decision, llm_versions = await self._summarise(ad, job, result, decision)
+        status, diagnosis, decision, llm_versions = await self._summarise(ad, job, final, decision)
         if status not in (SummaryStatus.not_requested, SummaryStatus.skipped, SummaryStatus.disabled):
             stage_ms["llm"] = (time.perf_counter() - t) * 1000
         versions.update(llm_versions)
         response = ReviewResponse(
             request_id=ad.request.request_id,
-            scores=result.scores,
+            scores={c: round(v, 6) for c, v in fused.scores.items()},
+            content_scores=result.scores if fused.scores != result.scores else None,
+            fusion_rules=fused.fired + (["known_bad"] if matches else []),
             decision=decision,
-            evidence=[Evidence.model_validate(e) for e in result.evidence],
+            evidence=[Evidence.model_validate(e) for e in final.evidence],
             model_versions=versions,
             timings_ms={},
             summary_status=status,
@@ -437,6 +480,9 @@ class ReviewPipeline:
             action=decision.action.value,
             policy_version=decision.policy_version,
             created_at=self._clock(),
+            advertiser_id=adv_id,
+            categories=tuple(decision.categories),
+            sightings=tuple(_cite(ad.sightings, final.evidence, decision, self.config)),
         )
         try:
             if ad.request.options.rescore:

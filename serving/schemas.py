@@ -60,11 +60,20 @@ class Creative(_Strict):
     text: str | None = Field(default=None, description="Ad copy: headline, body, call to action.")
 
 
+class DomainFacts(_Strict):
+    """What the pipeline upstream knows about the landing page's domain (WHOIS, reputation feeds)."""
+
+    age_days: float | None = Field(default=None, ge=0, description="Days since the domain was registered.")
+    reputation: float | None = Field(default=None, ge=0, le=1, description="0 = known bad, 1 = trusted.")
+    on_blocklist: bool | None = None
+
+
 class LandingPage(_Strict):
     url: str | None = Field(default=None, max_length=8192)
     html: str | None = None
     text: str | None = Field(default=None, description="Visible page text, if already extracted.")
     screenshot: ImageInput | None = None
+    domain: DomainFacts | None = None
 
 
 class Advertiser(_Strict):
@@ -73,7 +82,30 @@ class Advertiser(_Strict):
     prior_violations: int | None = Field(default=None, ge=0)
     verified: bool | None = None
     country: str | None = Field(default=None, max_length=8)
+    spend_velocity: float | None = Field(
+        default=None, ge=0, description="Last day's spend over the trailing 7-day daily mean (1 = steady)."
+    )
     attributes: dict[str, str | float | int | bool] = Field(default_factory=dict)
+
+
+class ConversionSignals(_Strict):
+    """Post-click outcomes of this ad or advertiser; rates are fractions in [0, 1]."""
+
+    clicks: int | None = Field(default=None, ge=0)
+    conversion_rate: float | None = Field(default=None, ge=0, le=1)
+    baseline_conversion_rate: float | None = Field(
+        default=None, ge=0, le=1, description="The vertical's normal conversion rate, to spot anomalies."
+    )
+    refund_rate: float | None = Field(default=None, ge=0, le=1)
+    chargeback_rate: float | None = Field(default=None, ge=0, le=1)
+
+
+class UserFeedbackSignals(_Strict):
+    """What people who saw the ad did: hides, 'not interested', reports."""
+
+    impressions: int | None = Field(default=None, ge=0)
+    negative_feedback: int | None = Field(default=None, ge=0, description="Hides and 'not interested'.")
+    reports: int | None = Field(default=None, ge=0, description="Explicit 'report ad' actions.")
 
 
 class ReviewOptions(_Strict):
@@ -90,9 +122,11 @@ class ReviewRequest(_Strict):
     creative: Creative | None = None
     landing_page: LandingPage | None = None
     advertiser: Advertiser | None = None
+    conversion: ConversionSignals | None = None
+    user_feedback: UserFeedbackSignals | None = None
     signals: dict[str, float] = Field(
         default_factory=dict,
-        description="Numeric behaviour, conversion and feedback signals (e.g. report_rate).",
+        description="Other numeric signals; fusion rules read them as `signals.<name>`.",
     )
     options: ReviewOptions = Field(default_factory=ReviewOptions)
 
@@ -189,7 +223,11 @@ class Evidence(BaseModel):
 
 class ReviewResponse(BaseModel):
     request_id: str
-    scores: dict[str, float]
+    scores: dict[str, float] = Field(description="Final per-category risk: content scores after fusion.")
+    content_scores: dict[str, float] | None = Field(
+        None, description="What the content models alone scored, when fusion or known-bad matching moved it."
+    )
+    fusion_rules: list[str] = Field(default_factory=list, description="Fusion rules (and known_bad) that fired.")
     decision: Decision
     evidence: list[Evidence]
     model_versions: dict[str, str]
@@ -244,3 +282,66 @@ class TaxonomyResponse(BaseModel):
 class ErrorBody(BaseModel):
     error: str
     detail: str
+
+
+class FeedbackRequest(_Strict):
+    """A reviewer's verdict on a stored decision; an appeal's verdict overturns it when it differs."""
+
+    request_id: RequestId
+    kind: Literal["review", "appeal"] = "review"
+    reviewer: str = Field(min_length=1, max_length=128)
+    labels: dict[str, bool] = Field(
+        default_factory=dict, description="Final label per category (true = violates); unknown ids are refused."
+    )
+    final_action: Action = Field(description="The action the reviewer settled on.")
+    note: str = Field("", max_length=4000)
+
+
+class FeedbackRecord(BaseModel):
+    id: int
+    kind: str
+    reviewer: str
+    labels: dict[str, bool]
+    final_action: Action
+    note: str
+    created_at: float
+
+
+class FeedbackResponse(BaseModel):
+    request_id: str
+    feedback_id: int
+    original_action: Action
+    effective_action: Action
+    overturned: bool = Field(description="An appeal changed the action the service took.")
+    agreed: bool = Field(description="The reviewer settled on the action the service took.")
+
+
+class DecisionRecord(BaseModel):
+    request_id: str
+    created_at: float
+    action: Action = Field(description="The action the service took.")
+    effective_action: Action = Field(description="The latest reviewer verdict's action, else `action`.")
+    policy_version: str
+    advertiser_id: str | None
+    response: dict[str, Any]
+    feedback: list[FeedbackRecord]
+
+
+class TrendCluster(BaseModel):
+    cluster_id: str = Field(description="pHash (hex) of the cluster's first sighting.")
+    count: int = Field(description="Distinct reviews that showed a member of the cluster.")
+    sightings: int
+    first_seen: float
+    last_seen: float
+    categories: dict[str, int]
+    actions: dict[str, int]
+    example: dict[str, str]
+    request_ids: list[str]
+
+
+class TrendsResponse(BaseModel):
+    window_s: float
+    since: float
+    until: float
+    max_distance: int
+    clusters: list[TrendCluster]

@@ -1,8 +1,12 @@
-"""Decision log: every decision is stored before its response is sent.
+"""Decision log, reviewer feedback and the known-bad creative bank, in one durable store.
 
 A small interface (`DecisionStore`) so PostgreSQL can replace SQLite at scale; SQLite runs in WAL
-mode with synchronous=FULL, one transaction per record, so a crash leaves either the whole record
-or none of it.
+mode with synchronous=FULL, and a decision and its creative hashes are one transaction, so a crash
+leaves either the whole record or none of it.
+
+The *effective* action of a decision is the latest reviewer verdict's final action when there is
+one (an appeal that approves overturns a reject), else the action the service took. Repeat-offender
+counts and the known-bad bank both follow the effective action.
 """
 
 from __future__ import annotations
@@ -12,9 +16,20 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+BANK_ACTIONS = ("reject", "suspend_account")
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One still image or video frame of a decided creative, by its 64-bit perceptual hash."""
+
+    source: str
+    phash: int  # unsigned 64-bit
+    cited: bool = False  # the decision's evidence names this image/frame for a category it acted on
 
 
 @dataclass(frozen=True)
@@ -24,6 +39,34 @@ class StoredDecision:
     response: dict[str, Any]
     action: str
     policy_version: str
+    created_at: float
+    advertiser_id: str | None = None
+    categories: tuple[str, ...] = ()
+    sightings: tuple[Sighting, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    request_id: str
+    kind: str  # "review" or "appeal"
+    reviewer: str
+    labels: dict[str, bool]
+    final_action: str
+    note: str
+    created_at: float
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class HashRecord:
+    """A sighting joined with its decision's effective action and categories (bank and trends)."""
+
+    id: int
+    request_id: str
+    source: str
+    phash: int
+    action: str
+    categories: tuple[str, ...]
     created_at: float
 
 
@@ -36,7 +79,32 @@ class DecisionStore(ABC):
         """Insert, or replace when rescored. Returns what is stored for the id afterwards."""
 
     @abstractmethod
+    def insert_if_absent(self, record: StoredDecision) -> StoredDecision:
+        """First writer wins: concurrent duplicates of one id all get the same stored decision."""
+
+    @abstractmethod
     def count(self) -> int: ...
+
+    @abstractmethod
+    def add_feedback(self, feedback: Feedback) -> Feedback:
+        """Store a verdict beside its decision; KeyError when the decision is unknown."""
+
+    @abstractmethod
+    def feedback_for(self, request_id: str) -> list[Feedback]: ...
+
+    @abstractmethod
+    def rejections(self, advertiser_id: str, exclude_request_id: str | None = None) -> int:
+        """Decisions of this advertiser whose effective action is reject or suspend_account."""
+
+    @abstractmethod
+    def version(self) -> tuple[int, int]:
+        """(last sighting id, last feedback id): changes whenever the bank may have changed."""
+
+    @abstractmethod
+    def hash_records(self, since: float = 0.0, bank_only: bool = False) -> list[HashRecord]: ...
+
+    @abstractmethod
+    def decisions(self, since: float = 0.0, until: float | None = None) -> list[StoredDecision]: ...
 
 
 _SCHEMA = """
@@ -49,7 +117,45 @@ CREATE TABLE IF NOT EXISTS decisions (
     created_at     REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS decisions_created ON decisions(created_at);
+CREATE TABLE IF NOT EXISTS sightings (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id  TEXT NOT NULL REFERENCES decisions(request_id),
+    source      TEXT NOT NULL,
+    phash       INTEGER NOT NULL,
+    cited       INTEGER NOT NULL DEFAULT 0,
+    created_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sightings_request ON sightings(request_id);
+CREATE INDEX IF NOT EXISTS sightings_created ON sightings(created_at);
+CREATE TABLE IF NOT EXISTS feedback (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id   TEXT NOT NULL REFERENCES decisions(request_id),
+    kind         TEXT NOT NULL,
+    reviewer     TEXT NOT NULL,
+    labels_json  TEXT NOT NULL,
+    final_action TEXT NOT NULL,
+    note         TEXT NOT NULL,
+    created_at   REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
 """
+# Columns added after the first release: added in place to an older database.
+_MIGRATIONS = {
+    "advertiser_id": "ALTER TABLE decisions ADD COLUMN advertiser_id TEXT",
+    "categories_json": "ALTER TABLE decisions ADD COLUMN categories_json TEXT NOT NULL DEFAULT '[]'",
+}
+_EFFECTIVE = ("COALESCE((SELECT f.final_action FROM feedback f WHERE f.request_id = d.request_id "
+              "ORDER BY f.id DESC LIMIT 1), d.action)")
+_DECISION_COLUMNS = ("request_id, input_digest, response_json, action, policy_version, created_at, "
+                     "advertiser_id, categories_json")
+
+
+def _signed(h: int) -> int:  # SQLite integers are signed 64-bit
+    return h - (1 << 64) if h >= (1 << 63) else h
+
+
+def _unsigned(h: int) -> int:
+    return h + (1 << 64) if h < 0 else h
 
 
 class SQLiteDecisionStore(DecisionStore):
@@ -60,8 +166,13 @@ class SQLiteDecisionStore(DecisionStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._local = threading.local()
-        with self._connect() as conn:
-            conn.executescript(_SCHEMA)
+        conn = self._connect()
+        conn.executescript(_SCHEMA)
+        have = {row[1] for row in conn.execute("PRAGMA table_info(decisions)")}
+        for column, ddl in _MIGRATIONS.items():
+            if column not in have:
+                conn.execute(ddl)
+        conn.execute("CREATE INDEX IF NOT EXISTS decisions_advertiser ON decisions(advertiser_id)")
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -73,45 +184,46 @@ class SQLiteDecisionStore(DecisionStore):
             self._local.conn = conn
         return conn
 
+    @staticmethod
+    def _decision(row: tuple) -> StoredDecision:
+        return StoredDecision(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6],
+                              tuple(json.loads(row[7] or "[]")))
+
     def get(self, request_id: str) -> StoredDecision | None:
         row = self._connect().execute(
-            "SELECT request_id, input_digest, response_json, action, policy_version, created_at "
-            "FROM decisions WHERE request_id = ?",
-            (request_id,),
+            f"SELECT {_DECISION_COLUMNS} FROM decisions WHERE request_id = ?", (request_id,)
         ).fetchone()
-        if row is None:
-            return None
-        return StoredDecision(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5])
+        return None if row is None else self._decision(row)
 
     def put(self, record: StoredDecision) -> StoredDecision:
-        self._write(record, on_conflict="DO UPDATE SET input_digest=excluded.input_digest, "
-                    "action=excluded.action, policy_version=excluded.policy_version, "
-                    "response_json=excluded.response_json, created_at=excluded.created_at")
+        self._write(record, replace=True)
         return record
 
     def insert_if_absent(self, record: StoredDecision) -> StoredDecision:
-        """First writer wins: concurrent duplicates of one id all get the same stored decision."""
-        self._write(record, on_conflict="DO NOTHING")
+        self._write(record, replace=False)
         stored = self.get(record.request_id)
         assert stored is not None
         return stored
 
-    def _write(self, record: StoredDecision, on_conflict: str) -> None:
+    def _write(self, record: StoredDecision, replace: bool) -> None:
         conn = self._connect()
+        created = record.created_at or self._clock()
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if not replace and conn.execute("SELECT 1 FROM decisions WHERE request_id = ?",
+                                            (record.request_id,)).fetchone():
+                conn.execute("COMMIT")
+                return
+            conn.execute("DELETE FROM sightings WHERE request_id = ?", (record.request_id,))
             conn.execute(
-                "INSERT INTO decisions (request_id, input_digest, action, policy_version, "
-                f"response_json, created_at) VALUES (?, ?, ?, ?, ?, ?) "
-                f"ON CONFLICT(request_id) {on_conflict}",
-                (
-                    record.request_id,
-                    record.input_digest,
-                    record.action,
-                    record.policy_version,
-                    json.dumps(record.response, separators=(",", ":")),
-                    record.created_at or self._clock(),
-                ),
+                f"INSERT OR REPLACE INTO decisions ({_DECISION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.request_id, record.input_digest, json.dumps(record.response, separators=(",", ":")),
+                 record.action, record.policy_version, created, record.advertiser_id,
+                 json.dumps(list(record.categories))),
+            )
+            conn.executemany(
+                "INSERT INTO sightings (request_id, source, phash, cited, created_at) VALUES (?, ?, ?, ?, ?)",
+                [(record.request_id, s.source, _signed(s.phash), int(s.cited), created) for s in record.sightings],
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -120,3 +232,77 @@ class SQLiteDecisionStore(DecisionStore):
 
     def count(self) -> int:
         return int(self._connect().execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
+
+    # ------------------------------------------------------------------ feedback
+    def add_feedback(self, feedback: Feedback) -> Feedback:
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if not conn.execute("SELECT 1 FROM decisions WHERE request_id = ?", (feedback.request_id,)).fetchone():
+                raise KeyError(feedback.request_id)
+            created = feedback.created_at or self._clock()
+            cur = conn.execute(
+                "INSERT INTO feedback (request_id, kind, reviewer, labels_json, final_action, note, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (feedback.request_id, feedback.kind, feedback.reviewer, json.dumps(feedback.labels, sort_keys=True),
+                 feedback.final_action, feedback.note, created),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return Feedback(**{**feedback.__dict__, "id": int(cur.lastrowid), "created_at": created})
+
+    def feedback_for(self, request_id: str) -> list[Feedback]:
+        rows = self._connect().execute(
+            "SELECT request_id, kind, reviewer, labels_json, final_action, note, created_at, id "
+            "FROM feedback WHERE request_id = ? ORDER BY id", (request_id,)).fetchall()
+        return [Feedback(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+
+    def all_feedback(self) -> list[Feedback]:
+        rows = self._connect().execute(
+            "SELECT request_id, kind, reviewer, labels_json, final_action, note, created_at, id "
+            "FROM feedback ORDER BY id").fetchall()
+        return [Feedback(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+
+    # ------------------------------------------------------------------ history, bank, trends
+    def rejections(self, advertiser_id: str, exclude_request_id: str | None = None) -> int:
+        row = self._connect().execute(
+            f"SELECT COUNT(*) FROM decisions d WHERE d.advertiser_id = ? AND d.request_id != ? "
+            f"AND {_EFFECTIVE} IN {BANK_ACTIONS}", (advertiser_id, exclude_request_id or "")).fetchone()
+        return int(row[0])
+
+    def version(self) -> tuple[int, int]:
+        conn = self._connect()
+        sightings = conn.execute("SELECT COALESCE(MAX(id), 0) FROM sightings").fetchone()[0]
+        feedback = conn.execute("SELECT COALESCE(MAX(id), 0) FROM feedback").fetchone()[0]
+        return int(sightings), int(feedback)
+
+    def hash_records(self, since: float = 0.0, bank_only: bool = False) -> list[HashRecord]:
+        """Sightings with their decision's effective action; a reviewer's positive labels replace the
+        decision's categories when there is a verdict.
+
+        The bank (bank_only) holds a rejected decision's *cited* images and frames only: the benign
+        frames of a rejected video or a stock photo beside violating copy are not known-bad. A
+        reviewer's verdict vouches for the whole creative."""
+        where = (f"AND {_EFFECTIVE} IN {BANK_ACTIONS} AND (s.cited = 1 OR EXISTS "
+                 "(SELECT 1 FROM feedback f WHERE f.request_id = d.request_id))") if bank_only else ""
+        rows = self._connect().execute(
+            f"SELECT s.id, s.request_id, s.source, s.phash, {_EFFECTIVE}, d.categories_json, s.created_at, "
+            "(SELECT f.labels_json FROM feedback f WHERE f.request_id = d.request_id ORDER BY f.id DESC LIMIT 1) "
+            f"FROM sightings s JOIN decisions d ON d.request_id = s.request_id WHERE s.created_at >= ? {where} "
+            "ORDER BY s.id", (since,)).fetchall()
+        out = []
+        for r in rows:
+            categories = json.loads(r[5] or "[]")
+            if r[7]:
+                labelled = [c for c, v in json.loads(r[7]).items() if v]
+                categories = labelled or categories
+            out.append(HashRecord(r[0], r[1], r[2], _unsigned(r[3]), r[4], tuple(categories), r[6]))
+        return out
+
+    def decisions(self, since: float = 0.0, until: float | None = None) -> list[StoredDecision]:
+        rows = self._connect().execute(
+            f"SELECT {_DECISION_COLUMNS} FROM decisions WHERE created_at >= ? AND created_at <= ? "
+            "ORDER BY created_at", (since, until if until is not None else float("inf"))).fetchall()
+        return [self._decision(r) for r in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,7 +49,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             # Summaries only where a test asks for one (options.summary), to keep the suite quick.
             overrides={
                 "store": {"path": str(store)},
-                "llm": {**profile_section("llm"), "default_summary": "none", "deadline_s": 120},
+                "llm": {**profile_section("llm"), "default_summary": "none", "deadline_s": 120,
+                        # For quick local iteration on non-LLM tests only; CI always runs the LLM.
+                        "enabled": os.environ.get("ADRISK_TEST_SKIP_LLM") != "1"},
             },
         )
         yield Service(url=url, store_path=store)

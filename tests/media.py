@@ -94,3 +94,10 @@ def video_file(path, scenes: list[Image.Image], seconds_per_scene: float = 1.0, 
     writer.release()
     with open(path, "rb") as fh:
         return fh.read()
+
+
+def random_blocks(seed: int, size: tuple[int, int] = (480, 360)) -> Image.Image:
+    """A distinct creative per seed: random 8×8 colour blocks, upscaled (distinct perceptual hashes)."""
+    rng = np.random.default_rng(seed)
+    small = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    return small.resize(size, Image.BICUBIC)

@@ -32,7 +32,7 @@ def test_every_category_scored_with_decision_and_versions(client):
     assert len(body["scores"]) == 18
     assert all(0.0 <= v <= 1.0 for v in body["scores"].values())
     assert body["decision"]["action"] in {"approve", "reject", "deboost", "suspend_account", "human_review"}
-    assert body["decision"]["policy_version"] == "default@1"
+    assert body["decision"]["policy_version"] == "default@2"
     assert body["model_versions"]["text_heads"].startswith("text-heads-all-MiniLM-L6-v2@")
     assert {"prepare", "text_encoder", "scorer", "policy", "store", "total"} <= set(body["timings_ms"])
 

@@ -93,4 +93,4 @@ def test_decision_follows_policy_config(service, tmp_path):
     assert strict["decision"]["action"] == "reject"
     assert "weapons" in strict["decision"]["categories"]
     assert strict["decision"]["policy_version"] == "default@test-strict"
-    assert default["decision"]["policy_version"] == "default@1"
+    assert default["decision"]["policy_version"] == "default@2"
