@@ -23,7 +23,6 @@ import gc
 import itertools
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.config import PROJECT_ROOT, AdriskConfig, load_config
+from serving.net import free_port
 
 PROFILE = "cpu"
 APP_NAME = "adrisk"
@@ -446,12 +446,6 @@ def run_phase(url: str, phase: Phase, run_id: str, cap_s: float) -> PhaseResult:
     log(f"served {phase.key}: {result.items_per_s:.1f} {phase.unit}/s over {load.requests} requests "
         f"in {load.seconds:.1f}s, failures {dict(load.failures) or 'none'}, others {cpu.others_cores:.2f} cores")
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def measure_served(plan: Plan, jpegs: list[bytes]) -> tuple[list[PhaseResult], float]:

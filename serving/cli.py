@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--store", default=None, help="decision log path (default: the profile's)")
     serve.add_argument("--data", default=str(DEFAULT_DATA))
     serve.set_defaults(func=cmd_serve)
+
+    from evaluation.commands import add_parsers
+
+    add_parsers(sub, DEFAULT_DATA)
     return parser
 
 

@@ -53,6 +53,7 @@ from serving.schemas import (
 from serving.store import DecisionStore, Sighting, StoredDecision
 
 Call = Callable[..., Awaitable[Any]]
+MAX_STORED_TEXT = 2000  # per text part kept in the decision log for retraining from verdicts
 
 
 def input_digest(request: ReviewRequest) -> str:
@@ -331,7 +332,7 @@ class ReviewPipeline:
         return fetched.body
 
     async def _lookup(self, request: ReviewRequest) -> ReviewResponse | AdriskError | None:
-        if request.options.rescore:
+        if request.options.rescore or not request.options.record:
             return None
         t = time.perf_counter()
         stored = await asyncio.to_thread(self.store.get, request.request_id)
@@ -449,7 +450,8 @@ class ReviewPipeline:
         rejections = await asyncio.to_thread(self.store.rejections, adv_id, request.request_id) if adv_id else None
         matches = await asyncio.to_thread(self.known_bad.match, ad.sightings, request.request_id)
         content, bank_evidence = apply_matches(result.scores, matches, self.config.policy.fusion.known_bad)
-        fused = fuse(content, request_facts(request, rejections), self.config)
+        facts = request_facts(request, rejections)
+        fused = fuse(content, facts, self.config)
         decision = decide(fused.scores, _with_history(request.advertiser, rejections), self.config, fused)
         final = dataclasses.replace(result, scores=fused.scores, evidence=bank_evidence + result.evidence)
         stage_ms = {**ad.timings, **timings, "policy": (time.perf_counter() - t) * 1000}
@@ -472,6 +474,9 @@ class ReviewPipeline:
             summary_status=status,
             diagnosis=diagnosis,
         )
+        if not request.options.record:
+            stage_ms["total"] = (time.perf_counter() - started) * 1000
+            return response.model_copy(update={"timings_ms": {k: round(v, 3) for k, v in stage_ms.items()}})
         t = time.perf_counter()
         record = StoredDecision(
             request_id=ad.request.request_id,
@@ -483,6 +488,8 @@ class ReviewPipeline:
             advertiser_id=adv_id,
             categories=tuple(decision.categories),
             sightings=tuple(_cite(ad.sightings, final.evidence, decision, self.config)),
+            inputs={"facts": facts, "content_scores": content,
+                    "texts": [{"source": p.source, "text": p.text[:MAX_STORED_TEXT]} for p in job.texts[:32]]},
         )
         try:
             if ad.request.options.rescore:

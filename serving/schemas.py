@@ -110,6 +110,11 @@ class UserFeedbackSignals(_Strict):
 
 class ReviewOptions(_Strict):
     rescore: bool = Field(default=False, description="Score again even if request_id was seen.")
+    record: bool = Field(
+        default=True,
+        description="false for evaluation or shadow traffic: the decision is returned but not stored, "
+        "so it is neither replayed, nor counted in advertiser history, nor added to the known-bad bank.",
+    )
     summary: Literal["none", "auto", "always"] | None = Field(
         default=None,
         description="LLM diagnosis: none, auto (only reject/human_review/suspend ads), always. "

@@ -43,6 +43,8 @@ class StoredDecision:
     advertiser_id: str | None = None
     categories: tuple[str, ...] = ()
     sightings: tuple[Sighting, ...] = field(default=(), compare=False)
+    # What a replay needs: fusion facts, content scores before fusion, the texts the heads read.
+    inputs: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -143,11 +145,12 @@ CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
 _MIGRATIONS = {
     "advertiser_id": "ALTER TABLE decisions ADD COLUMN advertiser_id TEXT",
     "categories_json": "ALTER TABLE decisions ADD COLUMN categories_json TEXT NOT NULL DEFAULT '[]'",
+    "inputs_json": "ALTER TABLE decisions ADD COLUMN inputs_json TEXT NOT NULL DEFAULT '{}'",
 }
 _EFFECTIVE = ("COALESCE((SELECT f.final_action FROM feedback f WHERE f.request_id = d.request_id "
               "ORDER BY f.id DESC LIMIT 1), d.action)")
 _DECISION_COLUMNS = ("request_id, input_digest, response_json, action, policy_version, created_at, "
-                     "advertiser_id, categories_json")
+                     "advertiser_id, categories_json, inputs_json")
 
 
 def _signed(h: int) -> int:  # SQLite integers are signed 64-bit
@@ -187,7 +190,7 @@ class SQLiteDecisionStore(DecisionStore):
     @staticmethod
     def _decision(row: tuple) -> StoredDecision:
         return StoredDecision(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6],
-                              tuple(json.loads(row[7] or "[]")))
+                              tuple(json.loads(row[7] or "[]")), inputs=json.loads(row[8] or "{}"))
 
     def get(self, request_id: str) -> StoredDecision | None:
         row = self._connect().execute(
@@ -216,10 +219,10 @@ class SQLiteDecisionStore(DecisionStore):
                 return
             conn.execute("DELETE FROM sightings WHERE request_id = ?", (record.request_id,))
             conn.execute(
-                f"INSERT OR REPLACE INTO decisions ({_DECISION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO decisions ({_DECISION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.request_id, record.input_digest, json.dumps(record.response, separators=(",", ":")),
                  record.action, record.policy_version, created, record.advertiser_id,
-                 json.dumps(list(record.categories))),
+                 json.dumps(list(record.categories)), json.dumps(record.inputs, separators=(",", ":"))),
             )
             conn.executemany(
                 "INSERT INTO sightings (request_id, source, phash, cited, created_at) VALUES (?, ?, ?, ?, ?)",

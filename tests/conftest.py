@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,18 +11,13 @@ import httpx
 import pytest
 
 from serving.config import CONFIG_DIR
+from serving.net import free_port
 
 
 def profile_section(name: str, profile: str = "cpu") -> dict:
     import yaml
 
     return yaml.safe_load((CONFIG_DIR / "profiles" / f"{profile}.yaml").read_text())[name]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

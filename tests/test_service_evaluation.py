@@ -1,0 +1,81 @@
+"""`adrisk eval`, `calibrate` and `ab` as a user runs them, against the session's real service."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import yaml
+
+from evaluation.dataset import build_shared_set, write_set
+from serving.config import load_config
+from serving.store import SQLiteDecisionStore
+from tests.test_service_feedback import BORDERLINE, CHARGEBACKS
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def adrisk(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "serving.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done
+
+
+def test_eval_then_calibrate_on_held_out_shared_data(service, tmp_path):
+    data = tmp_path / "set.jsonl"
+    pool = build_shared_set(SHARED, per_source=200)
+    picked = []
+    for source in ("sms", "hatecheck", "davidson", "openai_moderation", "phishing_urls"):
+        rows = [ex for ex in pool if ex.source == source]
+        positive = [ex for ex in rows if any(ex.labels.values())][:6]
+        picked += positive + [ex for ex in rows if not any(ex.labels.values())][:12 - len(positive)]
+    write_set(data, picked)
+    logged_before = SQLiteDecisionStore(service.store_path).count()
+    report = tmp_path / "report"
+    out = adrisk("eval", "--data", str(data), "--report", str(report), "--url", service.url, "--batch-size", "8")
+    assert "leak rate" in out.stdout
+
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["n"] == 60 and metrics["errors"] == 0
+    assert set(metrics["sources"]) == {"sms", "hatecheck", "davidson", "openai_moderation", "phishing_urls"}
+    for category in ("scam_fraud", "phishing", "hate_harassment"):
+        m = metrics["categories"][category]
+        assert 0 <= m["auprc"] <= 1 and 0 <= m["leak_rate"] <= 1 and len(m["sweep"]) == 19
+    assert metrics["categories"]["phishing"]["auprc"] > metrics["categories"]["phishing"]["prevalence"]
+    assert 0 <= metrics["overall"]["overkill"] <= 1
+    for png in ("pr_curves.png", "threshold_sweeps.png", "calibration.png"):
+        assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (report / "report.md").read_text()
+    assert "| scam_fraud |" in md and "![" in md and "<table>" in (report / "report.html").read_text()
+    assert SQLiteDecisionStore(service.store_path).count() == logged_before  # record: false
+
+    policy_file = tmp_path / "v3.yaml"
+    cal = adrisk("calibrate", "--results", str(report / "results.jsonl"), "--target-overkill", "0.1",
+                 "--min-positives", "5", "--version", "3-test", "--out", str(policy_file))
+    assert "phishing:" in cal.stdout
+    doc = yaml.safe_load(policy_file.read_text())
+    assert doc["version"] == "3-test" and "phishing" in doc["thresholds"]
+    assert "written by `adrisk calibrate`" in policy_file.read_text()
+    config = load_config("cpu", {"policy_doc": doc})
+    assert config.thresholds("phishing").reject == doc["thresholds"]["phishing"]["reject"]
+
+
+def test_ab_replays_the_decision_log_under_two_policies(client, service, tmp_path):
+    request_id = f"ab-{uuid.uuid4().hex[:8]}"
+    body = client.post("/v1/review", json={"request_id": request_id, "creative": {"text": BORDERLINE},
+                                           "conversion": CHARGEBACKS}).json()
+    assert body["decision"]["action"] == "human_review"  # v2's chargeback rule
+    client.post("/v1/feedback", json={"request_id": request_id, "reviewer": "dana", "final_action": "reject",
+                                      "labels": {"scam_fraud": True}})
+    report = tmp_path / "ab.md"
+    out = adrisk("ab", "--store", str(service.store_path), "--a", "policy/v1.yaml", "--b", "policy/v2.yaml",
+                 "--report", str(report))
+    assert "A = default@1, B = default@2" in out.stdout
+    assert "| approve → human_review |" in out.stdout  # v1 had no fusion: it approved this one
+    assert report.read_text() == out.stdout.rstrip("\n") + "\n"
+    line = next(x for x in out.stdout.splitlines() if x.startswith("- With a reviewer verdict"))
+    assert "sided with A" in line and not line.startswith("- With a reviewer verdict: 0;")
