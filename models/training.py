@@ -210,6 +210,29 @@ def write_zero_shot(
     (out / "zero_shot.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
+def feedback_examples(store_path: Path) -> list[Example]:
+    """Reviewer verdicts from the decision log as training rows: every text the heads read for a
+    reviewed ad (ad copy, page text, OCR), labelled by the latest verdict. A verdict that approves
+    with no positive label marks the ad benign in every category."""
+    from serving.store import SQLiteDecisionStore
+
+    store = SQLiteDecisionStore(store_path)
+    latest: dict[str, Any] = {}
+    for verdict in store.all_feedback():
+        latest[verdict.request_id] = verdict
+    out = []
+    for request_id, verdict in latest.items():
+        record = store.get(request_id)
+        if record is None:
+            continue
+        labels = {c: int(v) for c, v in verdict.labels.items()}
+        benign = verdict.final_action == "approve" and not any(labels.values())
+        for part in record.inputs.get("texts", []):
+            if part.get("text", "").strip() and (labels or benign):
+                out.append(Example(" ".join(part["text"].split()), "feedback", dict(labels), benign))
+    return out
+
+
 def train_heads(
     config: AdriskConfig,
     data_dir: Path,
@@ -218,11 +241,15 @@ def train_heads(
     limit: int | None = None,
     version: str = "1",
     log: Callable[[str], None] = print,
+    extra: list[Example] | None = None,
 ) -> dict[str, Any]:
     examples = load_examples(data_dir)
     if limit:
         rng = np.random.default_rng(SEED)
         examples = [examples[i] for i in sorted(rng.choice(len(examples), limit, replace=False))]
+    if extra:  # reviewer verdicts win over a public set's label for the same text
+        texts = {ex.text for ex in extra}
+        examples = list(extra) + [ex for ex in examples if ex.text not in texts]
     embeddings = cached_embeddings([ex.text for ex in examples], config, encode, log)
     held = np.array([is_heldout(ex.text) for ex in examples])
     heads: dict[str, Any] = {}
@@ -270,6 +297,7 @@ def train_heads(
         "heads": heads,
         "url_head": url_info,
         "note": "None of these public sets is an ad data set; metrics are proxies.",
+        "feedback_rows": len(extra or []),
     }
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
@@ -283,7 +311,39 @@ def train_heads(
     benign = embeddings[[i for i, ex in enumerate(examples) if ex.benign]]
     write_zero_shot(config, encode, out, benign)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    manifest["_heldout"] = {"examples": examples, "embeddings": embeddings, "held": held}
     return manifest
+
+
+def compare_on_heldout(
+    candidate: Path, current: Path, examples: list[Example], embeddings: np.ndarray, held: np.ndarray
+) -> dict[str, Any]:
+    """Held-out AUPRC of two head sets on the same rows (the candidate's split, feedback included)."""
+    from sklearn.metrics import average_precision_score
+
+    def predict(directory: Path) -> dict[str, np.ndarray]:
+        with np.load(directory / "weights.npz") as w:
+            names = [str(x) for x in w["heads"]]
+            probs = 1.0 / (1.0 + np.exp(-(embeddings @ w["W"].astype(np.float32).T + w["b"])))
+        return {name: probs[:, i] for i, name in enumerate(names)}
+
+    new, old = predict(candidate), predict(current)
+    per_head: dict[str, dict[str, float]] = {}
+    for category in sorted(set(new) & set(old)):
+        rows, y = head_dataset(examples, category)
+        idx = np.array(rows)[held[np.array(rows)]]
+        y_held = y[held[np.array(rows)]]
+        if y_held.min() == y_held.max():
+            continue
+        fb = np.array([examples[i].source == "feedback" for i in idx])
+        entry = {"candidate": round(float(average_precision_score(y_held, new[category][idx])), 4),
+                 "current": round(float(average_precision_score(y_held, old[category][idx])), 4),
+                 "heldout_rows": len(idx), "feedback_rows": int(fb.sum())}
+        per_head[category] = entry
+    mean_new = float(np.mean([v["candidate"] for v in per_head.values()])) if per_head else 0.0
+    mean_old = float(np.mean([v["current"] for v in per_head.values()])) if per_head else 0.0
+    return {"heads": per_head, "mean_auprc": {"candidate": round(mean_new, 4), "current": round(mean_old, 4)},
+            "beats_current": mean_new > mean_old}
 
 
 def cached_embeddings(

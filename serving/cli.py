@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -22,14 +23,41 @@ def _encoder(profile: str):
 
 
 def cmd_train_heads(args: argparse.Namespace) -> int:
-    from models.training import train_heads
+    from models.training import compare_on_heldout, feedback_examples, train_heads
 
     config, encoder = _encoder(args.profile)
-    out = Path(args.out) if args.out else resolve_project_path(config.heads.text)
-    manifest = train_heads(
-        config, Path(args.data), out, encoder.encode, limit=args.limit, version=args.version
-    )
-    print(f"wrote head set {manifest['name']}@{manifest['version']} to {out}")
+    current = Path(args.current) if args.current else resolve_project_path(config.heads.text)
+    if not args.with_feedback:
+        out = Path(args.out) if args.out else current
+        manifest = train_heads(config, Path(args.data), out, encoder.encode, limit=args.limit, version=args.version)
+        print(f"wrote head set {manifest['name']}@{manifest['version']} to {out}")
+        return 0
+    # With feedback: train a candidate beside the current heads; it ships only if it beats them.
+    extra = feedback_examples(Path(args.with_feedback))
+    print(f"{len(extra)} text rows from reviewer verdicts in {args.with_feedback}")
+    out = Path(args.out) if args.out else resolve_project_path(f"var/heads/{current.name}-v{args.version}")
+    manifest = train_heads(config, Path(args.data), out, encoder.encode, limit=args.limit, version=args.version,
+                           extra=extra)
+    held = manifest.pop("_heldout")
+    comparison = compare_on_heldout(out, current, held["examples"], held["embeddings"], held["held"])
+    (out / "comparison.json").write_text(json.dumps(comparison, indent=2) + "\n")
+    print(f"{'head':<22} {'current':>8} {'candidate':>10} {'held-out rows (feedback)':>26}")
+    for name, m in comparison["heads"].items():
+        print(f"{name:<22} {m['current']:>8.4f} {m['candidate']:>10.4f} {m['heldout_rows']:>18} ({m['feedback_rows']})")
+    means = comparison["mean_auprc"]
+    print(f"{'mean AUPRC':<22} {means['current']:>8.4f} {means['candidate']:>10.4f}")
+    if not comparison["beats_current"]:
+        print(f"candidate {out} does not beat the current heads: not shipped")
+        return 0
+    if args.no_ship:
+        print(f"candidate {out} beats the current heads; --no-ship: left unshipped")
+        return 0
+    previous = current.with_name(current.name + ".prev")
+    shutil.rmtree(previous, ignore_errors=True)
+    shutil.copytree(current, previous)
+    shutil.rmtree(current)
+    shutil.copytree(out, current)
+    print(f"shipped: {out} → {current} (previous kept in {previous}); restart or redeploy to serve it")
     return 0
 
 
@@ -113,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="output dir (default: the profile's heads.text)")
     train.add_argument("--limit", type=int, default=None, help="train on a random subset (tests)")
     train.add_argument("--version", default="1")
+    train.add_argument("--with-feedback", metavar="STORE", default=None,
+                       help="add reviewer verdicts from this decision log; ship only if it beats the current heads")
+    train.add_argument("--no-ship", action="store_true", help="with --with-feedback: never replace the current heads")
+    train.add_argument("--current", default=None,
+                       help="with --with-feedback: the head set to beat and replace (default: the profile's heads.text)")
     train.set_defaults(func=cmd_train_heads)
 
     page = sub.add_parser("train-page-head", help="train the landing-page phishing head (phishing_urls.csv)")

@@ -79,3 +79,31 @@ def test_ab_replays_the_decision_log_under_two_policies(client, service, tmp_pat
     assert report.read_text() == out.stdout.rstrip("\n") + "\n"
     line = next(x for x in out.stdout.splitlines() if x.startswith("- With a reviewer verdict"))
     assert "sided with A" in line and not line.startswith("- With a reviewer verdict: 0;")
+
+
+def test_retraining_with_reviewer_verdicts_ships_only_a_better_head_set(client, service, tmp_path):
+    verdicts = [("Claim your guaranteed crypto airdrop, connect your wallet today", "reject", {"scam_fraud": True}),
+                ("Handmade oak furniture, free delivery in the city", "approve", {})]
+    for text, action, labels in verdicts:
+        request_id = f"fb-train-{uuid.uuid4().hex[:8]}"
+        client.post("/v1/review", json={"request_id": request_id, "creative": {"text": text}})
+        client.post("/v1/feedback", json={"request_id": request_id, "reviewer": "erin", "final_action": action,
+                                          "labels": labels})
+    weak = tmp_path / "weak-current"
+    adrisk("train-heads", "--limit", "400", "--out", str(weak))
+    candidate = tmp_path / "candidate"
+    out = adrisk("train-heads", "--with-feedback", str(service.store_path), "--limit", "3000", "--version", "2",
+                 "--current", str(weak), "--out", str(candidate))
+    rows = int(out.stdout.split(" text rows from reviewer verdicts")[0].split()[-1])
+    assert rows >= 2
+    comparison = json.loads((candidate / "comparison.json").read_text())
+    assert comparison["beats_current"] and "shipped:" in out.stdout
+    assert json.loads((weak / "manifest.json").read_text())["feedback_rows"] == rows  # the candidate now serves
+    assert (tmp_path / "weak-current.prev" / "weights.npz").exists()
+    assert "mean AUPRC" in out.stdout and "current" in out.stdout  # both are reported
+
+    # Against a stronger head set (the committed one, all of the shared data) a small candidate loses.
+    small = adrisk("train-heads", "--with-feedback", str(service.store_path), "--limit", "400", "--version", "3",
+                   "--out", str(tmp_path / "small"), "--no-ship")
+    assert "does not beat the current heads: not shipped" in small.stdout
+    assert not json.loads((tmp_path / "small" / "comparison.json").read_text())["beats_current"]
