@@ -145,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="add reviewer verdicts from this decision log; ship only if it beats the current heads")
     train.add_argument("--no-ship", action="store_true", help="with --with-feedback: never replace the current heads")
     train.add_argument("--current", default=None,
-                       help="with --with-feedback: the head set to beat and replace (default: the profile's heads.text)")
+                       help="with --with-feedback: the head set to beat and replace "
+                       "(default: the profile's heads.text)")
     train.set_defaults(func=cmd_train_heads)
 
     page = sub.add_parser("train-page-head", help="train the landing-page phishing head (phishing_urls.csv)")
