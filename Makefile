@@ -9,7 +9,7 @@ TORCH_INDEX ?=
 TORCH_PIP_ARGS := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: install system-deps prepare serve test lint bench load clean
+.PHONY: install system-deps prepare serve test lint bench load clean proto
 
 # Tesseract (OCR of text in images) is a Debian package. Installed when missing and we are root;
 # otherwise say how, and the service runs with OCR off (a warning in its log).
@@ -51,3 +51,7 @@ bench: prepare
 
 clean:
 	rm -rf $(VENV) var
+
+# Regenerate the gRPC code committed under serving/proto/ (after editing adrisk.proto).
+proto: install
+	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. serving/proto/adrisk.proto

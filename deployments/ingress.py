@@ -6,21 +6,27 @@
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from grpc_health.v1 import health_pb2
+from pydantic import BaseModel, ValidationError
 from ray import serve
+from ray.serve.grpc_util import RayServegRPCContext
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import __version__
 from serving.config import AdriskConfig, load_config, resolve_project_path
 from serving.decision_log import decision_record, record_feedback, trend_report
 from serving.errors import AdriskError, NotReady, UnprocessableInput
+from serving.grpc_mapping import message_to_dict, model_to_message
 from serving.http_limits import BodyLimitMiddleware, validation_error
 from serving.pipeline import ReviewPipeline
+from serving.proto import adrisk_pb2 as pb
 from serving.schemas import (
     BatchItemResult,
     BatchReviewRequest,
@@ -74,6 +80,24 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     err = validation_error(exc.errors())
     return JSONResponse(err.to_body(), status_code=err.http_status)
+
+
+def _validated(model: type[BaseModel], doc: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        raise validation_error(exc.errors()) from None
+
+
+async def _grpc_call(grpc_context: RayServegRPCContext, run: Callable[[], Awaitable[BaseModel]], response_cls: type):
+    try:
+        return model_to_message(await run(), response_cls)
+    except AdriskError as exc:
+        grpc_context.set_code(getattr(grpc.StatusCode, exc.grpc_status))
+        grpc_context.set_details(f"{exc.code}: {exc.detail}")
+        if exc.retryable:
+            grpc_context.set_trailing_metadata([("retry-after", "1")])
+        return response_cls()
 
 
 def _item_error(request_id: Any, err: AdriskError) -> BatchItemResult:
@@ -175,12 +199,15 @@ class AdriskIngress:
 
     @app.post("/v1/review:batch", response_model=BatchReviewResponse, responses=ERROR_RESPONSES)
     async def review_batch(self, body: BatchReviewRequest) -> BatchReviewResponse:
+        return await self._review_items(body.items)
+
+    async def _review_items(self, items: list[dict[str, Any]]) -> BatchReviewResponse:
         limit = self.config.limits.max_batch_items
-        if len(body.items) > limit:
-            raise UnprocessableInput(f"{len(body.items)} items; the limit is {limit} per batch")
-        results: list[BatchItemResult | None] = [None] * len(body.items)
+        if len(items) > limit:
+            raise UnprocessableInput(f"{len(items)} items; the limit is {limit} per batch")
+        results: list[BatchItemResult | None] = [None] * len(items)
         valid: list[tuple[int, ReviewRequest]] = []
-        for i, item in enumerate(body.items):
+        for i, item in enumerate(items):
             try:
                 valid.append((i, ReviewRequest.model_validate(item)))
             except ValidationError as exc:
@@ -209,3 +236,42 @@ class AdriskIngress:
              summary="Clusters of near-duplicate flagged creatives in a time window")
     async def trends(self, window_s: float = 86400.0, min_count: int = 2) -> TrendsResponse:
         return await asyncio.to_thread(trend_report, self.store, self.config, window_s, min_count, self.clock())
+
+    # ------------------------------------------------------------------------ gRPC (adrisk.v1)
+    # Ray's gRPC proxy calls these by RPC method name with the request message; errors become the
+    # status code of the one AdriskError type per failure (serving/errors.py).
+    async def Review(self, request: pb.ReviewRequest, grpc_context: RayServegRPCContext) -> pb.ReviewResponse:
+        async def run() -> ReviewResponse:
+            return await self.review(_validated(ReviewRequest, message_to_dict(request)))
+
+        return await _grpc_call(grpc_context, run, pb.ReviewResponse)
+
+    async def ReviewBatch(
+        self, request: pb.BatchReviewRequest, grpc_context: RayServegRPCContext
+    ) -> pb.BatchReviewResponse:
+        async def run() -> BatchReviewResponse:
+            if not request.items:
+                raise UnprocessableInput("items: at least one review request is required")
+            return await self._review_items([message_to_dict(item) for item in request.items])
+
+        return await _grpc_call(grpc_context, run, pb.BatchReviewResponse)
+
+    async def Feedback(self, request: pb.FeedbackRequest, grpc_context: RayServegRPCContext) -> pb.FeedbackResponse:
+        async def run() -> FeedbackResponse:
+            return await self.feedback(_validated(FeedbackRequest, message_to_dict(request)))
+
+        return await _grpc_call(grpc_context, run, pb.FeedbackResponse)
+
+    async def GetTaxonomy(
+        self, request: pb.TaxonomyRequest, grpc_context: RayServegRPCContext
+    ) -> pb.TaxonomyResponse:
+        return await _grpc_call(grpc_context, self.taxonomy, pb.TaxonomyResponse)
+
+    async def Check(self, request: health_pb2.HealthCheckRequest, grpc_context: RayServegRPCContext):
+        """grpc.health.v1: SERVING when every model deployment answers (as /readyz)."""
+        try:
+            await self.readyz()
+            status = health_pb2.HealthCheckResponse.SERVING
+        except AdriskError:
+            status = health_pb2.HealthCheckResponse.NOT_SERVING
+        return health_pb2.HealthCheckResponse(status=status)

@@ -9,6 +9,7 @@ from __future__ import annotations
 class AdriskError(Exception):
     code = "internal"
     http_status = 500
+    grpc_status = "INTERNAL"  # a grpc.StatusCode member name
     retryable = False
 
     def __init__(self, detail: str) -> None:
@@ -24,6 +25,7 @@ class InvalidInput(AdriskError):
 
     code = "invalid_input"
     http_status = 400
+    grpc_status = "INVALID_ARGUMENT"
 
 
 class UnprocessableInput(AdriskError):
@@ -31,16 +33,19 @@ class UnprocessableInput(AdriskError):
 
     code = "unprocessable"
     http_status = 422
+    grpc_status = "INVALID_ARGUMENT"
 
 
 class PayloadTooLarge(AdriskError):
     code = "payload_too_large"
     http_status = 413
+    grpc_status = "INVALID_ARGUMENT"
 
 
 class UnsupportedMediaType(AdriskError):
     code = "unsupported_media_type"
     http_status = 415
+    grpc_status = "INVALID_ARGUMENT"
 
 
 class Conflict(AdriskError):
@@ -48,11 +53,13 @@ class Conflict(AdriskError):
 
     code = "conflict"
     http_status = 409
+    grpc_status = "ALREADY_EXISTS"
 
 
 class NotFound(AdriskError):
     code = "not_found"
     http_status = 404
+    grpc_status = "NOT_FOUND"
 
 
 class Overloaded(AdriskError):
@@ -60,12 +67,14 @@ class Overloaded(AdriskError):
 
     code = "overloaded"
     http_status = 503
+    grpc_status = "RESOURCE_EXHAUSTED"
     retryable = True
 
 
 class NotReady(AdriskError):
     code = "not_ready"
     http_status = 503
+    grpc_status = "UNAVAILABLE"
     retryable = True
 
 
@@ -74,4 +83,21 @@ class Unavailable(AdriskError):
 
     code = "unavailable"
     http_status = 503
+    grpc_status = "UNAVAILABLE"
     retryable = True
+
+
+class Unauthenticated(AdriskError):
+    """No API key, or one that matches no configured key."""
+
+    code = "unauthenticated"
+    http_status = 401
+    grpc_status = "UNAUTHENTICATED"
+
+
+class PermissionDenied(AdriskError):
+    """A valid key without the role this route needs."""
+
+    code = "permission_denied"
+    http_status = 403
+    grpc_status = "PERMISSION_DENIED"

@@ -47,6 +47,7 @@ def start_local(
     serve_config: str | Path | None = None,
     host: str | None = None,
     port: int | None = None,
+    grpc_port: int | None = None,
     overrides: dict[str, Any] | None = None,
     num_cpus: int = 2,
     ready_timeout_s: float = 300.0,
@@ -62,9 +63,12 @@ def start_local(
         http["host"] = host
     if port is not None:
         http["port"] = port
+    grpc = dict(doc.get("grpc_options") or {})
+    if grpc and grpc_port is not None:
+        grpc["port"] = grpc_port
     app_doc = next(a for a in doc["applications"] if a["name"] == APP_NAME)
     init_ray(num_cpus)
-    serve.start(http_options=http, proxy_location=doc.get("proxy_location", "HeadOnly"))
+    serve.start(http_options=http, grpc_options=grpc or None, proxy_location=doc.get("proxy_location", "HeadOnly"))
     args = AppArgs(
         profile=app_doc.get("args", {}).get("profile", profile),
         overrides=overrides or {},

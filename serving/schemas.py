@@ -233,6 +233,12 @@ class ReviewResponse(BaseModel):
         None, description="What the content models alone scored, when fusion or known-bad matching moved it."
     )
     fusion_rules: list[str] = Field(default_factory=list, description="Fusion rules (and known_bad) that fired.")
+
+    @field_validator("content_scores")
+    @classmethod
+    def _unmoved_is_none(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        return value or None  # gRPC carries "not moved" as an empty map
+
     decision: Decision
     evidence: list[Evidence]
     model_versions: dict[str, str]

@@ -24,6 +24,7 @@ def profile_section(name: str, profile: str = "cpu") -> dict:
 class Service:
     url: str
     store_path: Path
+    grpc_target: str
 
     def client(self, timeout: float = 60.0) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=timeout)
@@ -34,12 +35,14 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     from serving.launcher import start_local, stop_local
 
     store = tmp_path_factory.mktemp("store") / "decisions.sqlite3"
+    grpc_port = free_port()
     try:
         url = start_local(
             profile="cpu",
             serve_config=CONFIG_DIR / "serve" / "cpu.yaml",
             host="127.0.0.1",
             port=free_port(),
+            grpc_port=grpc_port,
             # Summaries only where a test asks for one (options.summary), to keep the suite quick.
             overrides={
                 "store": {"path": str(store)},
@@ -48,7 +51,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
                         "enabled": os.environ.get("ADRISK_TEST_SKIP_LLM") != "1"},
             },
         )
-        yield Service(url=url, store_path=store)
+        yield Service(url=url, store_path=store, grpc_target=f"127.0.0.1:{grpc_port}")
     finally:
         stop_local()
 
