@@ -12,14 +12,15 @@ from typing import Any
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from grpc_health.v1 import health_pb2
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ValidationError
 from ray import serve
 from ray.serve.grpc_util import RayServegRPCContext
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving import __version__
+from serving import __version__, metrics
 from serving.config import AdriskConfig, load_config, resolve_project_path
 from serving.decision_log import decision_record, record_feedback, trend_report
 from serving.errors import AdriskError, NotReady, UnprocessableInput
@@ -59,6 +60,23 @@ app = FastAPI(
 app.add_middleware(BodyLimitMiddleware)
 
 
+@app.middleware("http")
+async def _count_requests(request: Request, call_next):
+    """Request count and latency by route template (never the raw path: ids would explode labels)."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        route = request.scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        if template != "/metrics":
+            metrics.REQUESTS.labels("http", template, str(status)).inc()
+            metrics.REQUEST_SECONDS.labels("http", template).observe(time.perf_counter() - started)
+
+
 @app.exception_handler(AdriskError)
 async def _adrisk_error(_: Request, exc: AdriskError) -> JSONResponse:
     headers = {"Retry-After": "1"} if exc.retryable else None
@@ -90,14 +108,21 @@ def _validated(model: type[BaseModel], doc: dict[str, Any]) -> Any:
 
 
 async def _grpc_call(grpc_context: RayServegRPCContext, run: Callable[[], Awaitable[BaseModel]], response_cls: type):
+    started = time.perf_counter()
+    method = response_cls.__name__.removesuffix("Response")
+    status = "OK"
     try:
         return model_to_message(await run(), response_cls)
     except AdriskError as exc:
+        status = exc.grpc_status
         grpc_context.set_code(getattr(grpc.StatusCode, exc.grpc_status))
         grpc_context.set_details(f"{exc.code}: {exc.detail}")
         if exc.retryable:
             grpc_context.set_trailing_metadata([("retry-after", "1")])
         return response_cls()
+    finally:
+        metrics.REQUESTS.labels("grpc", method, status).inc()
+        metrics.REQUEST_SECONDS.labels("grpc", method).observe(time.perf_counter() - started)
 
 
 def _item_error(request_id: Any, err: AdriskError) -> BatchItemResult:
@@ -152,6 +177,11 @@ class AdriskIngress:
     @app.get("/healthz", summary="Liveness")
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", summary="Prometheus metrics (all replicas of this node)", include_in_schema=False)
+    async def prometheus(self) -> Response:
+        body = await asyncio.to_thread(metrics.exposition)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/readyz", summary="Ready when every model deployment answers", responses=ERROR_RESPONSES)
     async def readyz(self) -> dict[str, Any]:
@@ -275,3 +305,6 @@ class AdriskIngress:
         except AdriskError:
             status = health_pb2.HealthCheckResponse.NOT_SERVING
         return health_pb2.HealthCheckResponse(status=status)
+
+    def __del__(self) -> None:
+        metrics.process_exited()  # this replica's live gauges (queue depth) leave the merged view

@@ -11,6 +11,7 @@ from ray import serve
 from models.diagnosis import PromptConfig, ReviewContext, build_messages, diagnosis_schema, validate_diagnosis
 from models.llm_engine import VllmEngine
 from models.llm_vision import VisualInput, visual_inputs
+from serving import metrics
 from serving.config import load_config
 
 log = logging.getLogger("ray.serve")
@@ -60,6 +61,9 @@ class LlmDiagnoser:
         self.totals["requests"] += 1
         self.totals["prompt_tokens"] += gen.prompt_tokens
         self.totals["generation_tokens"] += gen.generation_tokens
+        metrics.LLM_TOKENS.labels("prompt").inc(gen.prompt_tokens)
+        metrics.LLM_TOKENS.labels("generation").inc(gen.generation_tokens)
+        metrics.LLM_TTFT.observe(gen.ttft_ms / 1000)
         self.ttft_ms.append(gen.ttft_ms)
         del self.ttft_ms[:-1024]
         out = {"model": self.engine.ident, "prompt_version": self.prompt.version,

@@ -32,6 +32,7 @@ from multimodal.images import configure_pillow, decode_image
 from multimodal.ocr import ocr_image, tesseract_available
 from multimodal.video import DecodedVideo, decode_video
 from policy.known_bad import phash
+from serving import metrics
 from serving.config import load_config, resolve_project_path
 from serving.errors import AdriskError
 
@@ -108,6 +109,7 @@ class ImageRiskModel(_Batching):
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005)
     async def _score_batch(self, media: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
         self.batch_sizes[len(media)] += 1
+        metrics.BATCH_SIZE.labels("ImageRiskModel").observe(len(media))
         return self._run_batch(media)  # on-loop on purpose: see the module docstring
 
     def _decode(self, item: tuple[str, bytes]):
@@ -199,6 +201,7 @@ class TextEncoder(_Batching):
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
     async def _embed_batch(self, texts: list[str]) -> list[np.ndarray]:
         self.batch_sizes[len(texts)] += 1
+        metrics.BATCH_SIZE.labels("TextEncoder").observe(len(texts))
         vectors = self.encoder.encode(texts)  # on-loop on purpose: see the module docstring
         return list(vectors.astype(np.float16))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -96,16 +98,23 @@ def run_extra_ingress(
     serve.run(build_app(args), name=name, route_prefix=route_prefix)
 
 
+_session: dict[str, str] = {}  # what this process started and must clean up
+
+
 def init_ray(num_cpus: int = 2) -> None:
     """A local Ray sized for this machine, unless this process already joined one."""
     import ray
 
     if not ray.is_initialized():
+        # One fresh Prometheus multiprocess directory per session: every replica writes its
+        # metrics there and the ingress merges them at /metrics (serving/metrics.py).
+        metrics_dir = tempfile.mkdtemp(prefix="adrisk-metrics-")
+        _session["metrics_dir"] = metrics_dir
         ray.init(
             num_cpus=num_cpus,
             include_dashboard=False,
             runtime_env={"env_vars": {"PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1",
-                                      "TOKENIZERS_PARALLELISM": "false"}},
+                                      "TOKENIZERS_PARALLELISM": "false", "PROMETHEUS_MULTIPROC_DIR": metrics_dir}},
             log_to_driver=False,
         )
 
@@ -134,6 +143,9 @@ def stop_local() -> None:
         serve.shutdown()
     finally:
         ray.shutdown()
+        metrics_dir = _session.pop("metrics_dir", None)
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def summarise(url: str) -> str:

@@ -31,6 +31,7 @@ from multimodal.video import probe_video
 from policy.decision import decide
 from policy.fusion import fuse, request_facts
 from policy.known_bad import KnownBadIndex, apply_matches
+from serving import metrics
 from serving.config import AdriskConfig, resolve_project_path
 from serving.errors import (
     AdriskError,
@@ -53,6 +54,8 @@ from serving.schemas import (
 from serving.store import DecisionStore, Sighting, StoredDecision
 
 Call = Callable[..., Awaitable[Any]]
+STAGE_DEPLOYMENTS = {"image_models": "ImageRiskModel", "text_encoder": "TextEncoder",
+                     "text_encoder_ocr": "TextEncoder", "scorer": "RiskScorer"}
 MAX_STORED_TEXT = 2000  # per text part kept in the decision log for retraining from verdicts
 
 
@@ -179,6 +182,22 @@ def _with_history(advertiser: Advertiser | None, rejections: int | None) -> Adve
     return advertiser.model_copy(update={"prior_violations": rejections})
 
 
+def _observe(response: ReviewResponse, stage_ms: dict[str, float], status: SummaryStatus) -> None:
+    """Metrics of one fresh decision (cached replays are counted by the request metrics only)."""
+    for stage, ms in stage_ms.items():
+        metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000)
+    decision = response.decision
+    metrics.DECISIONS.labels(decision.action.value, decision.policy_version).inc()
+    for category in decision.categories:
+        metrics.DECISION_CATEGORIES.labels(category, decision.action.value).inc()
+    for rule in response.fusion_rules:
+        metrics.FUSION_RULES.labels(rule).inc()
+    for component, version in response.model_versions.items():
+        metrics.MODEL_INFO.labels(component, version).set(1)
+    if status not in (SummaryStatus.not_requested, SummaryStatus.disabled):
+        metrics.LLM_SUMMARIES.labels(status.value).inc()
+
+
 def _cite(
     sightings: list[Sighting], evidence: list[dict[str, Any]], decision: Decision, config: AdriskConfig
 ) -> list[Sighting]:
@@ -224,7 +243,8 @@ class ReviewPipeline:
 
     async def _call(self, stage: str, fn: Call, payload: Any) -> Any:
         try:
-            return await asyncio.wait_for(fn(payload), timeout=self.config.stage_timeout_s)
+            with metrics.in_flight(STAGE_DEPLOYMENTS.get(stage, stage)):
+                return await asyncio.wait_for(fn(payload), timeout=self.config.stage_timeout_s)
         except Exception as exc:
             raise map_remote_error(exc, stage) from None
 
@@ -276,7 +296,8 @@ class ReviewPipeline:
         )
         response = self._diagnose(ctx)
         try:
-            out = await asyncio.wait_for(response, timeout=llm.deadline_s)
+            with metrics.in_flight("LlmDiagnoser"):
+                out = await asyncio.wait_for(response, timeout=llm.deadline_s)
         except TimeoutError:
             cancel = getattr(response, "cancel", None)
             if cancel:
@@ -474,6 +495,7 @@ class ReviewPipeline:
             summary_status=status,
             diagnosis=diagnosis,
         )
+        _observe(response, stage_ms, status)
         if not request.options.record:
             stage_ms["total"] = (time.perf_counter() - started) * 1000
             return response.model_copy(update={"timings_ms": {k: round(v, 3) for k, v in stage_ms.items()}})
@@ -501,6 +523,7 @@ class ReviewPipeline:
         if stored.input_digest != ad.digest:
             return Conflict(f"request_id {ad.request.request_id!r} was taken concurrently by other content")
         stage_ms["store"] = (time.perf_counter() - t) * 1000
+        metrics.STAGE_SECONDS.labels("store").observe(stage_ms["store"] / 1000)
         stage_ms["total"] = (time.perf_counter() - started) * 1000
         cached = stored.created_at != record.created_at
         body = {**stored.response, "timings_ms": {k: round(v, 3) for k, v in stage_ms.items()}}
