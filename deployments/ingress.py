@@ -100,6 +100,15 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return JSONResponse(err.to_body(), status_code=err.http_status)
 
 
+def _tag_request(request_id: str) -> None:
+    """Make the review's request_id Serve's request id: it then rides every handle call (image,
+    text, scorer, LLM replicas) and lands in every structured log line of this review."""
+    try:
+        serve.context._set_request_context(request_id=request_id)
+    except AttributeError:  # a Ray without this (private) hook: Serve's own ids remain
+        log.debug("cannot set the Serve request context")
+
+
 def _validated(model: type[BaseModel], doc: dict[str, Any]) -> Any:
     try:
         return model.model_validate(doc)
@@ -222,6 +231,7 @@ class AdriskIngress:
     # ------------------------------------------------------------------------ review
     @app.post("/v1/review", response_model=ReviewResponse, responses=ERROR_RESPONSES)
     async def review(self, body: ReviewRequest) -> ReviewResponse:
+        _tag_request(body.request_id)
         (outcome,) = await self.pipeline.review_many([body])
         if isinstance(outcome, AdriskError):
             raise outcome

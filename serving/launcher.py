@@ -76,7 +76,8 @@ def start_local(
         overrides=overrides or {},
         deployment_options=deployment_options(app_doc),
     )
-    serve.run(build_app(args), name=APP_NAME, route_prefix=app_doc.get("route_prefix", "/"))
+    serve.run(build_app(args), name=APP_NAME, route_prefix=app_doc.get("route_prefix", "/"),
+              logging_config=app_doc.get("logging_config"))
     url = f"http://{http.get('host', '127.0.0.1')}:{http.get('port', 8000)}"
     wait_ready(url, ready_timeout_s)
     return url

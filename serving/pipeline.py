@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from serving.schemas import (
 from serving.store import DecisionStore, Sighting, StoredDecision
 
 Call = Callable[..., Awaitable[Any]]
+log = logging.getLogger("ray.serve")
 STAGE_DEPLOYMENTS = {"image_models": "ImageRiskModel", "text_encoder": "TextEncoder",
                      "text_encoder_ocr": "TextEncoder", "scorer": "RiskScorer"}
 MAX_STORED_TEXT = 2000  # per text part kept in the decision log for retraining from verdicts
@@ -496,6 +498,11 @@ class ReviewPipeline:
             diagnosis=diagnosis,
         )
         _observe(response, stage_ms, status)
+        log.info("decision %s %s", request.request_id, decision.action.value, extra={
+            "review_request_id": request.request_id, "action": decision.action.value,
+            "categories": decision.categories, "policy_version": decision.policy_version,
+            "fusion_rules": response.fusion_rules, "summary_status": status.value,
+            "stage_ms": {k: round(v, 2) for k, v in stage_ms.items()}})
         if not request.options.record:
             stage_ms["total"] = (time.perf_counter() - started) * 1000
             return response.model_copy(update={"timings_ms": {k: round(v, 3) for k, v in stage_ms.items()}})
