@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from grpc_health.v1 import health_pb2
@@ -21,6 +21,7 @@ from ray.serve.grpc_util import RayServegRPCContext
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import __version__, metrics
+from serving.auth import KeyRing, is_loopback_peer, presented_key
 from serving.config import AdriskConfig, load_config, resolve_project_path
 from serving.decision_log import decision_record, record_feedback, trend_report
 from serving.errors import AdriskError, NotReady, UnprocessableInput
@@ -48,7 +49,7 @@ from serving.store import SQLiteDecisionStore
 log = logging.getLogger("ray.serve")
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 404, 409, 413, 415, 422, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 415, 422, 503)
 }
 
 app = FastAPI(
@@ -80,6 +81,8 @@ async def _count_requests(request: Request, call_next):
 @app.exception_handler(AdriskError)
 async def _adrisk_error(_: Request, exc: AdriskError) -> JSONResponse:
     headers = {"Retry-After": "1"} if exc.retryable else None
+    if exc.http_status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="adrisk"'}
     return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=headers)
 
 
@@ -100,6 +103,17 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return JSONResponse(err.to_body(), status_code=err.http_status)
 
 
+def require(role: str) -> Any:
+    """A route dependency: the caller's API key must carry `role` (see serving/auth.py)."""
+
+    async def check(request: Request) -> str:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        client = request.client.host if request.client else ""
+        return request.app.state.keyring.check(presented_key(headers), role, is_loopback_peer(client))
+
+    return Depends(check)
+
+
 def _tag_request(request_id: str) -> None:
     """Make the review's request_id Serve's request id: it then rides every handle call (image,
     text, scorer, LLM replicas) and lands in every structured log line of this review."""
@@ -116,11 +130,16 @@ def _validated(model: type[BaseModel], doc: dict[str, Any]) -> Any:
         raise validation_error(exc.errors()) from None
 
 
-async def _grpc_call(grpc_context: RayServegRPCContext, run: Callable[[], Awaitable[BaseModel]], response_cls: type):
+async def _grpc_call(
+    keyring: KeyRing, role: str, grpc_context: RayServegRPCContext, run: Callable[[], Awaitable[BaseModel]],
+    response_cls: type,
+):
     started = time.perf_counter()
     method = response_cls.__name__.removesuffix("Response")
     status = "OK"
     try:
+        metadata = {k.lower(): v for k, v in grpc_context.invocation_metadata()}
+        keyring.check(presented_key(metadata), role, is_loopback_peer(grpc_context.peer()))
         return model_to_message(await run(), response_cls)
     except AdriskError as exc:
         status = exc.grpc_status
@@ -169,6 +188,8 @@ class AdriskIngress:
         if llm is not None:
             self.handles["llm"] = llm
         self.store = SQLiteDecisionStore(resolve_project_path(self.config.store.path))
+        self.keyring = KeyRing(self.config)
+        app.state.keyring = self.keyring
         self.clock = time.time  # one clock for decisions, verdicts and trend windows
         self.pipeline = ReviewPipeline(
             self.config,
@@ -203,7 +224,7 @@ class AdriskIngress:
         return {"status": "ready", "models": dict(zip(self.handles, idents, strict=True))}
 
     # ---------------------------------------------------------------------- taxonomy
-    @app.get("/v1/taxonomy", response_model=TaxonomyResponse)
+    @app.get("/v1/taxonomy", response_model=TaxonomyResponse, dependencies=[require("score")])
     async def taxonomy(self) -> TaxonomyResponse:
         if self._backing is None:
             backing = await self.handles["scorer"].backing.remote()
@@ -229,7 +250,7 @@ class AdriskIngress:
         )
 
     # ------------------------------------------------------------------------ review
-    @app.post("/v1/review", response_model=ReviewResponse, responses=ERROR_RESPONSES)
+    @app.post("/v1/review", response_model=ReviewResponse, responses=ERROR_RESPONSES, dependencies=[require("score")])
     async def review(self, body: ReviewRequest) -> ReviewResponse:
         _tag_request(body.request_id)
         (outcome,) = await self.pipeline.review_many([body])
@@ -237,7 +258,8 @@ class AdriskIngress:
             raise outcome
         return outcome
 
-    @app.post("/v1/review:batch", response_model=BatchReviewResponse, responses=ERROR_RESPONSES)
+    @app.post("/v1/review:batch", response_model=BatchReviewResponse, responses=ERROR_RESPONSES,
+              dependencies=[require("score")])
     async def review_batch(self, body: BatchReviewRequest) -> BatchReviewResponse:
         return await self._review_items(body.items)
 
@@ -263,17 +285,18 @@ class AdriskIngress:
 
     # ------------------------------------------------------------------------ decision log
     @app.post("/v1/feedback", response_model=FeedbackResponse, responses=ERROR_RESPONSES,
-              summary="A reviewer's verdict (or an appeal's) on a stored decision")
+              summary="A reviewer's verdict (or an appeal's) on a stored decision", dependencies=[require("feedback")])
     async def feedback(self, body: FeedbackRequest) -> FeedbackResponse:
         return await asyncio.to_thread(record_feedback, self.store, self.config, body, self.clock())
 
     @app.get("/v1/decisions/{request_id}", response_model=DecisionRecord, responses=ERROR_RESPONSES,
-             summary="A stored decision with its reviewer verdicts and effective action")
+             summary="A stored decision with its reviewer verdicts and effective action",
+             dependencies=[require("read")])
     async def decision(self, request_id: str) -> DecisionRecord:
         return await asyncio.to_thread(decision_record, self.store, request_id)
 
     @app.get("/v1/trends", response_model=TrendsResponse, responses=ERROR_RESPONSES,
-             summary="Clusters of near-duplicate flagged creatives in a time window")
+             summary="Clusters of near-duplicate flagged creatives in a time window", dependencies=[require("read")])
     async def trends(self, window_s: float = 86400.0, min_count: int = 2) -> TrendsResponse:
         return await asyncio.to_thread(trend_report, self.store, self.config, window_s, min_count, self.clock())
 
@@ -284,7 +307,7 @@ class AdriskIngress:
         async def run() -> ReviewResponse:
             return await self.review(_validated(ReviewRequest, message_to_dict(request)))
 
-        return await _grpc_call(grpc_context, run, pb.ReviewResponse)
+        return await _grpc_call(self.keyring, "score", grpc_context, run, pb.ReviewResponse)
 
     async def ReviewBatch(
         self, request: pb.BatchReviewRequest, grpc_context: RayServegRPCContext
@@ -294,18 +317,18 @@ class AdriskIngress:
                 raise UnprocessableInput("items: at least one review request is required")
             return await self._review_items([message_to_dict(item) for item in request.items])
 
-        return await _grpc_call(grpc_context, run, pb.BatchReviewResponse)
+        return await _grpc_call(self.keyring, "score", grpc_context, run, pb.BatchReviewResponse)
 
     async def Feedback(self, request: pb.FeedbackRequest, grpc_context: RayServegRPCContext) -> pb.FeedbackResponse:
         async def run() -> FeedbackResponse:
             return await self.feedback(_validated(FeedbackRequest, message_to_dict(request)))
 
-        return await _grpc_call(grpc_context, run, pb.FeedbackResponse)
+        return await _grpc_call(self.keyring, "feedback", grpc_context, run, pb.FeedbackResponse)
 
     async def GetTaxonomy(
         self, request: pb.TaxonomyRequest, grpc_context: RayServegRPCContext
     ) -> pb.TaxonomyResponse:
-        return await _grpc_call(grpc_context, self.taxonomy, pb.TaxonomyResponse)
+        return await _grpc_call(self.keyring, "score", grpc_context, self.taxonomy, pb.TaxonomyResponse)
 
     async def Check(self, request: health_pb2.HealthCheckRequest, grpc_context: RayServegRPCContext):
         """grpc.health.v1: SERVING when every model deployment answers (as /readyz)."""

@@ -107,8 +107,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from serving.launcher import init_ray, start_local, stop_local, summarise
+    from serving.launcher import init_ray, read_serve_config, refuse_open_bind, start_local, stop_local, summarise
 
+    host = args.host or read_serve_config(args.config, args.profile).get("http_options", {}).get("host", "127.0.0.1")
+    overrides = {"store": {"path": args.store}} if args.store else None
+    refuse_open_bind(host, args.profile, overrides)  # before anything starts
     cmd_prepare(args)
     init_ray(args.num_cpus)
     stop = threading.Event()
@@ -119,8 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         url = start_local(
             profile=args.profile, serve_config=args.config, host=args.host, port=args.port,
-            num_cpus=args.num_cpus,
-            overrides={"store": {"path": args.store}} if args.store else None,
+            num_cpus=args.num_cpus, overrides=overrides,
         )
         if not stop.is_set():
             print(f"adrisk ready at {url}  (docs: {url}/docs)\n{summarise(url)}", flush=True)
@@ -128,6 +130,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         print("stopping adrisk ...", flush=True)
         stop_local()
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Manage API keys in the profile's keys file (hashes only; a new key is printed once)."""
+    import datetime as dt
+
+    from serving.auth import ROLES, hash_key, new_key, read_keys_file, write_keys_file
+
+    config = load_config(args.profile)
+    path = Path(args.file) if args.file else resolve_project_path(config.auth.keys_file)
+    entries = read_keys_file(path)
+    if args.action == "list":
+        for e in entries:
+            state = "revoked" if e.get("revoked") else "active"
+            print(f"{e['name']:<24} {'+'.join(e['roles']):<24} {state:<8} created {e.get('created', '?')}")
+        return 0
+    if not args.name:
+        raise SystemExit("--name is required")
+    if args.action == "revoke":
+        hits = [e for e in entries if e["name"] == args.name and not e.get("revoked")]
+        if not hits:
+            raise SystemExit(f"no active key named {args.name!r} in {path}")
+        for e in hits:
+            e["revoked"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        write_keys_file(path, entries)
+        print(f"revoked {args.name} (replicas pick the change up within {config.auth.reload_s:g} s)")
+        return 0
+    roles = [r for r in (args.roles or "").split(",") if r]
+    if not roles or set(roles) - set(ROLES):
+        raise SystemExit(f"--roles: comma-separated among {', '.join(ROLES)}")
+    if any(e["name"] == args.name and not e.get("revoked") for e in entries):
+        raise SystemExit(f"an active key named {args.name!r} exists; revoke it first")
+    key = new_key()
+    entries.append({"name": args.name, "roles": roles, "sha256": hash_key(key),
+                    "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+    write_keys_file(path, entries)
+    print(key)
+    print(f"(shown once; stored hashed in {path})", file=sys.stderr)
     return 0
 
 
@@ -168,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--store", default=None, help="decision log path (default: the profile's)")
     serve.add_argument("--data", default=str(DEFAULT_DATA))
     serve.set_defaults(func=cmd_serve)
+
+    keys = sub.add_parser("keys", help="add, list or revoke API keys (hashed in the profile's keys file)")
+    keys.add_argument("action", choices=["add", "list", "revoke"])
+    keys.add_argument("--name", default=None)
+    keys.add_argument("--roles", default=None, help="comma-separated: score, feedback, read, admin")
+    keys.add_argument("--profile", default="cpu")
+    keys.add_argument("--file", default=None, help="keys file (default: the profile's auth.keys_file)")
+    keys.set_defaults(func=cmd_keys)
 
     from evaluation.commands import add_parsers
 

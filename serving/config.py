@@ -306,6 +306,16 @@ class StoreConfig(_Strict):
     path: str = "var/decisions.sqlite3"
 
 
+class AuthConfig(_Strict):
+    """API keys: hashed in `keys_file` (written by `adrisk keys add`) and/or given in plain text by
+    the environment variable `env` (`name:role+role:key;...`, e.g. from a secrets manager), hashed
+    at load. No keys at all: auth is off, and only loopback clients are served."""
+
+    keys_file: str = Field("var/api-keys.yaml", description="relative to the project root")
+    env: str = Field("ADRISK_API_KEYS", description="environment variable with plain-text keys")
+    reload_s: float = Field(5.0, gt=0, description="how often the keys file is checked for changes")
+
+
 class AdriskConfig(_Strict):
     """Everything one deployment of adrisk needs to know, loaded from a profile."""
 
@@ -317,6 +327,7 @@ class AdriskConfig(_Strict):
     heads: HeadsConfig
     limits: Limits = Field(default_factory=Limits)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     ocr: OcrConfig = Field(default_factory=OcrConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)

@@ -65,6 +65,7 @@ def start_local(
         http["host"] = host
     if port is not None:
         http["port"] = port
+    refuse_open_bind(http.get("host", "127.0.0.1"), profile, overrides)
     grpc = dict(doc.get("grpc_options") or {})
     if grpc and grpc_port is not None:
         grpc["port"] = grpc_port
@@ -97,6 +98,16 @@ def run_extra_ingress(
         deployment_options={"Ingress": ingress_options or {}},
     )
     serve.run(build_app(args), name=name, route_prefix=route_prefix)
+
+
+def refuse_open_bind(host: str, profile: str, overrides: dict[str, Any] | None) -> None:
+    """Serving beyond this machine needs API keys: no keys, no non-loopback bind."""
+    from serving.auth import KeyRing, is_loopback_host
+    from serving.config import load_config
+
+    if not is_loopback_host(host) and not KeyRing(load_config(profile, overrides)).enabled:
+        raise SystemExit(f"refusing to serve on {host}: no API keys are configured "
+                         "(add one with `adrisk keys add --name NAME --roles score`, or set ADRISK_API_KEYS)")
 
 
 _session: dict[str, str] = {}  # what this process started and must clean up

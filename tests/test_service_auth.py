@@ -1,0 +1,151 @@
+"""API keys and roles on every route, over HTTP and gRPC; loopback-only when no key exists."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from serving.auth import hash_key, new_key, write_keys_file
+from serving.grpc_client import AdriskClient
+
+KEYS = {role: new_key() for role in ("score", "feedback", "read", "admin")}
+PREFIX = "/secure"
+REVIEW = {"creative": {"text": "Fresh bread delivered daily"}}
+# (method, path, body, role needed); request ids are filled in per call.
+ROUTES = [
+    ("POST", "/v1/review", REVIEW, "score"),
+    ("POST", "/v1/review:batch", {"items": [REVIEW]}, "score"),
+    ("GET", "/v1/taxonomy", None, "score"),
+    ("POST", "/v1/feedback", {"reviewer": "r", "final_action": "approve"}, "feedback"),
+    ("GET", "/v1/decisions/{id}", None, "read"),
+    ("GET", "/v1/trends", None, "read"),
+]
+OPEN = ["/healthz", "/readyz", "/metrics"]
+
+
+@pytest.fixture(scope="module")
+def secured(service, tmp_path_factory):
+    from serving.launcher import run_extra_ingress
+
+    folder = tmp_path_factory.mktemp("auth")
+    keys_file = folder / "keys.yaml"
+    write_keys_file(keys_file, [{"name": f"{role}-key", "roles": [role], "sha256": hash_key(key)}
+                                for role, key in KEYS.items()])
+    run_extra_ingress(
+        "adrisk-auth", PREFIX,
+        overrides={"auth": {"keys_file": str(keys_file), "reload_s": 0.2},
+                   "store": {"path": str(folder / "auth.sqlite3")},
+                   "llm": None},
+        ingress_options={"ray_actor_options": {"num_cpus": 0.05}},
+    )
+    with httpx.Client(base_url=service.url + PREFIX, timeout=60) as client:
+        seed = f"auth-seed-{uuid.uuid4().hex[:6]}"
+        assert client.post("/v1/review", json={"request_id": seed, **REVIEW},
+                           headers={"x-api-key": KEYS["admin"]}).status_code == 200
+        yield client, keys_file, seed
+
+
+def call(client, method, path, body, seed, headers):
+    rid = f"auth-{uuid.uuid4().hex[:8]}"
+    path = path.replace("{id}", seed)
+    if body is not None:
+        body = {**body, "request_id": seed if "reviewer" in body else rid}
+        if "items" in body:
+            body = {"items": [{**REVIEW, "request_id": rid}]}
+        return client.request(method, path, json=body, headers=headers)
+    return client.request(method, path, headers=headers)
+
+
+@pytest.mark.parametrize("method, path, body, role", ROUTES, ids=[r[1] for r in ROUTES])
+def test_every_protected_route_needs_a_key_with_its_role(secured, method, path, body, role):
+    client, _, seed = secured
+    missing = call(client, method, path, body, seed, {})
+    assert missing.status_code == 401 and missing.json()["error"] == "unauthenticated"
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    assert call(client, method, path, body, seed, {"x-api-key": "ak_not-a-key"}).status_code == 401
+    other = next(r for r in KEYS if r not in (role, "admin"))
+    denied = call(client, method, path, body, seed, {"x-api-key": KEYS[other]})
+    assert denied.status_code == 403 and role in denied.json()["detail"]
+    allowed = call(client, method, path, body, seed, {"x-api-key": KEYS[role]})
+    assert allowed.status_code == 200, allowed.text
+    bearer = call(client, method, path, body, seed, {"authorization": f"Bearer {KEYS['admin']}"})
+    assert bearer.status_code == 200, bearer.text
+
+
+@pytest.mark.parametrize("path", OPEN)
+def test_health_readiness_and_metrics_stay_open(secured, path):
+    client, _, _ = secured
+    assert client.get(path).status_code == 200
+
+
+def test_a_revoked_key_stops_working_without_a_restart(secured):
+    client, keys_file, _ = secured
+    extra = new_key()
+    from serving.auth import read_keys_file
+
+    write_keys_file(keys_file, [*read_keys_file(keys_file), {"name": "temp", "roles": ["score"],
+                                                             "sha256": hash_key(extra)}])
+    deadline = time.monotonic() + 10
+    while client.get("/v1/taxonomy", headers={"x-api-key": extra}).status_code != 200:
+        assert time.monotonic() < deadline, "a new key was not picked up"
+        time.sleep(0.2)
+    out = subprocess.run([sys.executable, "-m", "serving.cli", "keys", "revoke", "--name", "temp", "--file",
+                          str(keys_file)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    deadline = time.monotonic() + 10
+    while client.get("/v1/taxonomy", headers={"x-api-key": extra}).status_code != 401:
+        assert time.monotonic() < deadline, "a revoked key still works"
+        time.sleep(0.2)
+
+
+def test_grpc_needs_keys_and_roles_too(secured, service):
+    target = service.grpc_target
+    with AdriskClient(target, application="adrisk-auth") as anonymous, pytest.raises(grpc.RpcError) as err:
+        anonymous.review({"request_id": f"ga-{uuid.uuid4().hex[:6]}", **REVIEW})
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with AdriskClient(target, application="adrisk-auth", api_key=KEYS["score"]) as scorer:
+        assert scorer.review({"request_id": f"ga-{uuid.uuid4().hex[:6]}", **REVIEW}).decision.action
+        with pytest.raises(grpc.RpcError) as err:
+            scorer.feedback({"request_id": "x", "reviewer": "r", "final_action": "approve"})
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with grpc.insecure_channel(target) as channel:  # health stays open
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), metadata=[("application", "adrisk-auth")], timeout=30)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def non_loopback_address() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.123", 9))  # no packet is sent; the OS picks the outgoing interface
+            address = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_without_keys_only_loopback_clients_are_served(service):
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback interface")
+    port = service.grpc_target.rsplit(":", 1)[1]
+    with AdriskClient(f"{address}:{port}") as remote, pytest.raises(grpc.RpcError) as err:
+        remote.review({"request_id": f"remote-{uuid.uuid4().hex[:6]}", **REVIEW})
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and "loopback" in err.value.details()
+    with AdriskClient(service.grpc_target) as local:
+        assert local.review({"request_id": f"local-{uuid.uuid4().hex[:6]}", **REVIEW}).decision.action
+
+
+def test_serving_beyond_loopback_without_keys_refuses_to_start(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "serving.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
+                         capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "ADRISK_API_KEYS": "", "HOME": str(tmp_path)})
+    assert out.returncode != 0 and "refusing to serve on 0.0.0.0" in out.stderr + out.stdout
