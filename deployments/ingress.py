@@ -29,6 +29,7 @@ from serving.grpc_mapping import message_to_dict, model_to_message
 from serving.http_limits import BodyLimitMiddleware, validation_error
 from serving.pipeline import ReviewPipeline
 from serving.proto import adrisk_pb2 as pb
+from serving.rollout import RolloutWatcher
 from serving.schemas import (
     BatchItemResult,
     BatchReviewRequest,
@@ -195,10 +196,12 @@ class AdriskIngress:
             self.config,
             score_media=lambda x: image_model.score.remote(x),
             embed_texts=lambda x: text_encoder.embed.remote(x),
-            score_jobs=lambda x: scorer.score.remote(x),
+            # (jobs, head version): a version under rollout goes to the replica that has it loaded.
+            score_jobs=lambda p: (scorer.options(multiplexed_model_id=p[1]) if p[1] else scorer).score.remote(p[0]),
             diagnose=(lambda ctx: llm.diagnose.remote(ctx)) if llm is not None else None,
             store=self.store,
             clock=self.clock,
+            rollouts=RolloutWatcher(self.store, self.config, profile, overrides),
         )
         app.state.max_body_bytes = self.config.limits.max_body_bytes
         self._backing: dict[str, list[dict[str, Any]]] | None = None

@@ -26,6 +26,7 @@ from ray import serve
 
 from models.heads import HeadSet
 from models.image_models import ImageResult, build_image_backend
+from models.registry import Registry
 from models.scoring import ScoreJob, ScoreResult, score_job
 from models.text_encoder import SentenceTransformerEncoder
 from multimodal.images import configure_pillow, decode_image
@@ -226,5 +227,20 @@ class RiskScorer:
     def backing(self) -> dict[str, list[dict[str, Any]]]:
         return self.heads.backing()
 
-    def score(self, jobs: list[ScoreJob]) -> list[ScoreResult]:
-        return [score_job(job, self.heads) for job in jobs]
+    async def score(self, jobs: list[ScoreJob]) -> list[ScoreResult]:
+        """With a multiplexed model id (a head version under rollout), that version scores."""
+        version = serve.get_multiplexed_model_id()
+        heads = await self.head_set(version) if version else self.heads
+        return [score_job(job, heads) for job in jobs]
+
+    @serve.multiplexed(max_num_models_per_replica=3)
+    async def head_set(self, version: str) -> HeadSet:
+        """A registered head version, verified against its manifest, loaded once per replica (LRU)."""
+        registry = Registry.from_config(self.config)
+        manifest = registry.get("text_heads", version)
+        registry.verify(manifest)
+        heads = self.config.heads
+        loaded = HeadSet.load(resolve_project_path(manifest.artifact), self.config.taxonomy,
+                              heads.zero_shot_scale, heads.zero_shot_bias)
+        log.info("loaded head set %s for multiplexed id %s", loaded.ident, version)
+        return loaded

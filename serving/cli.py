@@ -172,6 +172,34 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_registry(args: argparse.Namespace) -> int:
+    from models.registry import Registry, RegistryError
+
+    config = load_config(args.profile)
+    registry = Registry.from_config(config)
+    if args.action == "register":
+        if not (args.component and args.version and args.artifact):
+            raise SystemExit("register needs --component, --version and --artifact")
+        into = Path(args.into) if args.into else None
+        try:
+            m = registry.register(args.component, args.version, args.artifact, name=args.name,
+                                  profile=args.profile, notes=args.notes, into=into)
+        except (RegistryError, FileNotFoundError) as exc:
+            raise SystemExit(str(exc)) from None
+        print(f"registered {m.component} {m.ident} ({m.sha256[:24]}…)")
+        return 0
+    failed = 0
+    for m in registry.manifests(args.component):
+        status = "ok"
+        if args.action == "verify":
+            try:
+                registry.verify(m)
+            except (RegistryError, FileNotFoundError) as exc:
+                status, failed = f"MISMATCH: {exc}", failed + 1
+        print(f"{m.component:<13} {m.version:<8} {m.name:<40} {m.artifact:<48} {status}")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adrisk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +245,21 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--profile", default="cpu")
     keys.add_argument("--file", default=None, help="keys file (default: the profile's auth.keys_file)")
     keys.set_defaults(func=cmd_keys)
+
+    reg = sub.add_parser("registry", help="list, verify or register model/policy versions (manifests on disk)")
+    reg.add_argument("action", choices=["list", "verify", "register"])
+    reg.add_argument("--component", default=None, help="text_heads, page_head, policy, text_encoder, image_model, llm")
+    reg.add_argument("--version", default=None)
+    reg.add_argument("--artifact", default=None, help="project path or package:<module>")
+    reg.add_argument("--name", default=None)
+    reg.add_argument("--notes", default="")
+    reg.add_argument("--into", default=None, help="manifest directory (default: the local one, var/registry)")
+    reg.add_argument("--profile", default="cpu")
+    reg.set_defaults(func=cmd_registry)
+
+    from serving.rollout_cli import add_deploy_parser
+
+    add_deploy_parser(sub)
 
     from evaluation.commands import add_parsers
 

@@ -306,6 +306,14 @@ class StoreConfig(_Strict):
     path: str = "var/decisions.sqlite3"
 
 
+class RegistryConfig(_Strict):
+    dirs: list[str] = Field(
+        default_factory=lambda: ["configs/registry", "var/registry"],
+        description="manifest directories: the shipped one, then a local one for versions trained here",
+    )
+    rollout_poll_s: float = Field(1.0, gt=0, description="how often ingresses re-read the rollout state")
+
+
 class AuthConfig(_Strict):
     """API keys: hashed in `keys_file` (written by `adrisk keys add`) and/or given in plain text by
     the environment variable `env` (`name:role+role:key;...`, e.g. from a secrets manager), hashed
@@ -328,6 +336,7 @@ class AdriskConfig(_Strict):
     limits: Limits = Field(default_factory=Limits)
     store: StoreConfig = Field(default_factory=StoreConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     ocr: OcrConfig = Field(default_factory=OcrConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)

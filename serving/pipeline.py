@@ -42,6 +42,7 @@ from serving.errors import (
     Unavailable,
     UnprocessableInput,
 )
+from serving.rollout import RolloutPlan, RolloutWatcher
 from serving.schemas import (
     Action,
     Advertiser,
@@ -184,6 +185,15 @@ def _with_history(advertiser: Advertiser | None, rejections: int | None) -> Adve
     return advertiser.model_copy(update={"prior_violations": rejections})
 
 
+def _arms(plan: RolloutPlan, request_id: str) -> dict[str, dict[str, Any]]:
+    """Which version of each rolled-out component this review used (for the comparison report)."""
+    arms = {}
+    for component in plan.states:
+        arm = plan.arm(component, request_id)
+        arms[component] = {"version": arm.version, "candidate": arm.candidate}
+    return arms
+
+
 def _observe(response: ReviewResponse, stage_ms: dict[str, float], status: SummaryStatus) -> None:
     """Metrics of one fresh decision (cached replays are counted by the request metrics only)."""
     for stage, ms in stage_ms.items():
@@ -232,8 +242,10 @@ class ReviewPipeline:
         store: DecisionStore,
         diagnose: Call | None = None,
         clock: Callable[[], float] = time.time,
+        rollouts: RolloutWatcher | None = None,
     ) -> None:
         self.config = config
+        self.rollouts = rollouts
         self._score_media = score_media
         self._embed_texts = embed_texts
         self._score_jobs = score_jobs
@@ -270,7 +282,8 @@ class ReviewPipeline:
                 continue
             pending.append((i, ad))
         if pending:
-            fresh = await self._score_group([ad for _, ad in pending], started)
+            plan = self.rollouts.plan() if self.rollouts else None  # one snapshot for the whole call
+            fresh = await self._score_group([ad for _, ad in pending], started, plan)
             for (i, _), outcome in zip(pending, fresh, strict=True):
                 results[i] = outcome
         return [r for r in results if r is not None]
@@ -376,7 +389,7 @@ class ReviewPipeline:
         return out
 
     async def _score_group(
-        self, ads: list[PreparedAd], started: float
+        self, ads: list[PreparedAd], started: float, plan: RolloutPlan | None = None
     ) -> list[ReviewResponse | AdriskError]:
         timings: dict[str, float] = {}
         flat_media = [(kind, raw) for ad in ads for _, kind, raw in ad.media]
@@ -412,27 +425,66 @@ class ReviewPipeline:
             jobs.append(ScoreJob(texts=ad.texts + ocr, text_embeddings=emb, url=ad.url, images=images,
                                  signals=ad.signals))
 
-        live = [job for job in jobs if job is not None]
         try:
-            scored: list[ScoreResult] = (
-                await self._timed(timings, "scorer", self._score_jobs, live) if live else []
-            )
+            scored, shadows = await self._score_arms(ads, jobs, timings, plan)
         except AdriskError as exc:
             return [exc for _ in ads]
 
         outcomes: list[Any] = []
-        scored_iter = iter(scored)
-        for ad, job in zip(ads, jobs, strict=True):
+        for i, (ad, job) in enumerate(zip(ads, jobs, strict=True)):
             if job is None:
                 assert ad.error is not None
                 outcomes.append(ad.error)
                 continue
-            outcomes.append((ad, job, next(scored_iter)))
+            outcomes.append((ad, job, scored[i], shadows.get(i, (None, None))))
         # Summaries for the whole group run concurrently (the LLM batches them continuously).
         return list(await asyncio.gather(*(
-            self._finish(item[0], item[2], timings, started, item[1]) if isinstance(item, tuple) else _done(item)
+            self._finish(item[0], item[2][0], timings, started, item[1], plan, *item[3],
+                         scorer_ms=item[2][1])
+            if isinstance(item, tuple) else _done(item)
             for item in outcomes
         )))
+
+    async def _score_arms(
+        self, ads: list[PreparedAd], jobs: list[ScoreJob | None], timings: dict[str, float], plan: RolloutPlan | None
+    ) -> tuple[dict[int, tuple[ScoreResult, float]], dict[int, tuple[ScoreResult, float]]]:
+        """Score each ad with the head version of its arm (one scorer call per version), plus the
+        shadow candidate's scores when one is shadowed (never acted on; its failure is ignored).
+        Each result comes with the milliseconds its scorer call took (the report compares them)."""
+        groups: dict[str, list[int]] = {}
+        for i, job in enumerate(jobs):
+            if job is not None:
+                version = plan.heads_model_id(plan.arm("text_heads", ads[i].request.request_id).version) if plan else ""
+                groups.setdefault(version, []).append(i)
+        shadow = plan.shadow("text_heads") if plan else None
+
+        async def run(version: str, rows: list[int]) -> tuple[list[ScoreResult], float]:
+            t = time.perf_counter()
+            out = await self._timed(timings, "scorer", self._score_jobs, ([jobs[i] for i in rows], version))
+            return out, (time.perf_counter() - t) * 1000
+
+        async def run_shadow() -> tuple[list[ScoreResult], float] | None:
+            if not shadow or not groups:
+                return None
+            rows = sorted(i for r in groups.values() for i in r)
+            t = time.perf_counter()
+            try:
+                out = await self._call("scorer", self._score_jobs, ([jobs[i] for i in rows],
+                                                                    plan.heads_model_id(shadow)))
+            except AdriskError as exc:
+                log.warning("shadow head set %s failed: %s", shadow, exc.detail)
+                return None
+            return out, (time.perf_counter() - t) * 1000
+
+        outs = await asyncio.gather(*(run(v, rows) for v, rows in groups.items()), run_shadow())
+        scored: dict[int, tuple[ScoreResult, float]] = {}
+        for rows, (out, ms) in zip(groups.values(), outs[:-1], strict=True):
+            scored.update((i, (r, ms)) for i, r in zip(rows, out, strict=True))
+        shadows: dict[int, tuple[ScoreResult, float]] = {}
+        if outs[-1] is not None:
+            out, ms = outs[-1]
+            shadows = {i: (r, ms) for i, r in zip(sorted(scored), out, strict=True)}
+        return scored, shadows
 
     def _split_media(
         self, ads: list[PreparedAd], media_out: list[dict[str, Any]]
@@ -465,21 +517,40 @@ class ReviewPipeline:
         return images_per_ad, ocr_per_ad
 
     async def _finish(
-        self, ad: PreparedAd, result: ScoreResult, timings: dict[str, float], started: float, job: ScoreJob
+        self, ad: PreparedAd, result: ScoreResult, timings: dict[str, float], started: float, job: ScoreJob,
+        plan: RolloutPlan | None = None, shadow_result: ScoreResult | None = None, shadow_ms: float | None = None,
+        scorer_ms: float | None = None,
     ) -> ReviewResponse | AdriskError:
         t = time.perf_counter()
         request = ad.request
+        policy_arm = plan.arm("policy", request.request_id) if plan else None
+        cfg = plan.policy_config(policy_arm.version, self.config) if plan and policy_arm else self.config
         adv_id = request.advertiser.id if request.advertiser else None
         rejections = await asyncio.to_thread(self.store.rejections, adv_id, request.request_id) if adv_id else None
+        advertiser = _with_history(request.advertiser, rejections)
         matches = await asyncio.to_thread(self.known_bad.match, ad.sightings, request.request_id)
-        content, bank_evidence = apply_matches(result.scores, matches, self.config.policy.fusion.known_bad)
+        known_bad = cfg.policy.fusion.known_bad
+        content, bank_evidence = apply_matches(result.scores, matches, known_bad)
         facts = request_facts(request, rejections)
-        fused = fuse(content, facts, self.config)
-        decision = decide(fused.scores, _with_history(request.advertiser, rejections), self.config, fused)
+        fused = fuse(content, facts, cfg)
+        decision = decide(fused.scores, advertiser, cfg, fused)
         final = dataclasses.replace(result, scores=fused.scores, evidence=bank_evidence + result.evidence)
         stage_ms = {**ad.timings, **timings, "policy": (time.perf_counter() - t) * 1000}
-        versions = {**self.config.model_versions(), "text_heads": result.head_version,
-                    "page_head": self.page_head.ident}
+        versions = {**cfg.model_versions(), "text_heads": result.head_version, "page_head": self.page_head.ident}
+        shadow: dict[str, Any] = {}
+        if shadow_result is not None:  # the candidate head set: scored, decided, logged, never acted on
+            shadow_content = apply_matches(shadow_result.scores, matches, known_bad)[0]
+            shadow_fused = fuse(shadow_content, facts, cfg)
+            shadow["text_heads"] = {"version": shadow_result.head_version,
+                                    "action": decide(shadow_fused.scores, advertiser, cfg, shadow_fused).action.value,
+                                    "scores": shadow_fused.scores}
+        shadow_policy = plan.shadow("policy") if plan else None
+        if shadow_policy:
+            shadow_cfg = plan.policy_config(shadow_policy, self.config)
+            shadow_fused = fuse(content, facts, shadow_cfg)
+            shadow_decision = decide(shadow_fused.scores, advertiser, shadow_cfg, shadow_fused)
+            shadow["policy"] = {"version": f"{shadow_cfg.policy.name}@{shadow_cfg.policy.version}",
+                                "action": shadow_decision.action.value, "scores": shadow_fused.scores}
         t = time.perf_counter()
         status, diagnosis, decision, llm_versions = await self._summarise(ad, job, final, decision)
         if status not in (SummaryStatus.not_requested, SummaryStatus.skipped, SummaryStatus.disabled):
@@ -516,9 +587,12 @@ class ReviewPipeline:
             created_at=self._clock(),
             advertiser_id=adv_id,
             categories=tuple(decision.categories),
-            sightings=tuple(_cite(ad.sightings, final.evidence, decision, self.config)),
+            sightings=tuple(_cite(ad.sightings, final.evidence, decision, cfg)),
             inputs={"facts": facts, "content_scores": content,
-                    "texts": [{"source": p.source, "text": p.text[:MAX_STORED_TEXT]} for p in job.texts[:32]]},
+                    "texts": [{"source": p.source, "text": p.text[:MAX_STORED_TEXT]} for p in job.texts[:32]],
+                    "arms": _arms(plan, request.request_id) if plan else {}, "shadow": shadow,
+                    "stage_ms": {k: round(v, 3) for k, v in stage_ms.items()},
+                    "latency_ms": {"scorer": scorer_ms, "shadow_scorer": shadow_ms}},
         )
         try:
             if ad.request.options.rescore:

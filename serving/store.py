@@ -108,6 +108,17 @@ class DecisionStore(ABC):
     @abstractmethod
     def decisions(self, since: float = 0.0, until: float | None = None) -> list[StoredDecision]: ...
 
+    @abstractmethod
+    def set_rollout(self, component: str, state: dict[str, Any], actor: str, note: str = "") -> int:
+        """Append a rollout state for a component (the history is the audit trail)."""
+
+    @abstractmethod
+    def rollouts(self) -> tuple[int, dict[str, dict[str, Any]]]:
+        """(last rollout id, the current state per component)."""
+
+    @abstractmethod
+    def rollout_history(self, component: str) -> list[dict[str, Any]]: ...
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -140,6 +151,14 @@ CREATE TABLE IF NOT EXISTS feedback (
     created_at   REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
+CREATE TABLE IF NOT EXISTS rollouts (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    component   TEXT NOT NULL,
+    state_json  TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    note        TEXT NOT NULL,
+    created_at  REAL NOT NULL
+);
 """
 # Columns added after the first release: added in place to an older database.
 _MIGRATIONS = {
@@ -309,3 +328,24 @@ class SQLiteDecisionStore(DecisionStore):
             f"SELECT {_DECISION_COLUMNS} FROM decisions WHERE created_at >= ? AND created_at <= ? "
             "ORDER BY created_at", (since, until if until is not None else float("inf"))).fetchall()
         return [self._decision(r) for r in rows]
+
+    # ------------------------------------------------------------------ rollouts
+    def set_rollout(self, component: str, state: dict[str, Any], actor: str, note: str = "") -> int:
+        cur = self._connect().execute(
+            "INSERT INTO rollouts (component, state_json, actor, note, created_at) VALUES (?, ?, ?, ?, ?)",
+            (component, json.dumps(state, sort_keys=True), actor, note, self._clock()))
+        return int(cur.lastrowid)
+
+    def rollouts(self) -> tuple[int, dict[str, dict[str, Any]]]:
+        conn = self._connect()
+        last = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM rollouts").fetchone()[0])
+        rows = conn.execute("SELECT component, state_json FROM rollouts WHERE id IN "
+                            "(SELECT MAX(id) FROM rollouts GROUP BY component)").fetchall()
+        return last, {component: json.loads(state) for component, state in rows}
+
+    def rollout_history(self, component: str) -> list[dict[str, Any]]:
+        rows = self._connect().execute(
+            "SELECT id, state_json, actor, note, created_at FROM rollouts WHERE component = ? ORDER BY id",
+            (component,)).fetchall()
+        return [{"id": r[0], "state": json.loads(r[1]), "actor": r[2], "note": r[3], "created_at": r[4]}
+                for r in rows]

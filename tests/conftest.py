@@ -25,6 +25,7 @@ class Service:
     url: str
     store_path: Path
     grpc_target: str
+    registry: Path
 
     def client(self, timeout: float = 60.0) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=timeout)
@@ -35,6 +36,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     from serving.launcher import start_local, stop_local
 
     store = tmp_path_factory.mktemp("store") / "decisions.sqlite3"
+    registry = tmp_path_factory.mktemp("registry")  # versions the tests train and register
     grpc_port = free_port()
     try:
         url = start_local(
@@ -46,12 +48,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             # Summaries only where a test asks for one (options.summary), to keep the suite quick.
             overrides={
                 "store": {"path": str(store)},
+                "registry": {"dirs": ["configs/registry", str(registry)], "rollout_poll_s": 0.3},
                 "llm": {**profile_section("llm"), "default_summary": "none", "deadline_s": 120,
                         # For quick local iteration on non-LLM tests only; CI always runs the LLM.
                         "enabled": os.environ.get("ADRISK_TEST_SKIP_LLM") != "1"},
             },
         )
-        yield Service(url=url, store_path=store, grpc_target=f"127.0.0.1:{grpc_port}")
+        yield Service(url=url, store_path=store, grpc_target=f"127.0.0.1:{grpc_port}", registry=registry)
     finally:
         stop_local()
 

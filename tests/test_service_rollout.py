@@ -1,0 +1,148 @@
+"""Canary and shadow rollouts of a head set and a policy under live traffic, with promote and
+rollback through `adrisk deploy`, and no failed request throughout."""
+
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+
+from models.registry import Registry, RegistryError, tree_sha256
+from serving.store import SQLiteDecisionStore
+
+TEXTS = ["Double your bitcoin in 24 hours, guaranteed", "Fresh sourdough bread delivered daily",
+         "Lose 10 kg in a week with this one pill", "Handmade oak furniture, free delivery"]
+
+
+def adrisk(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "serving.cli", *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-2500:]
+    return done.stdout
+
+
+class Traffic:
+    """Reviews in a loop from two threads; every answer's status and versions are kept."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.stop = threading.Event()
+        self.results: list[tuple[float, int, dict]] = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(k,), daemon=True) for k in range(2)]
+
+    def _run(self, k: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=60) as client:
+            i = 0
+            while not self.stop.is_set():
+                body = {"request_id": f"roll-{k}-{uuid.uuid4().hex[:10]}", "creative": {"text": TEXTS[i % 4]}}
+                response = client.post("/v1/review", json=body)
+                versions = response.json().get("model_versions", {}) if response.status_code == 200 else {}
+                with self.lock:
+                    self.results.append((time.monotonic(), response.status_code, versions))
+                i += 1
+
+    def since(self, t: float) -> list[tuple[float, int, dict]]:
+        with self.lock:
+            return [r for r in self.results if r[0] >= t]
+
+    def wait_for(self, predicate, timeout: float = 30.0, window: int = 12) -> list:
+        """Wait until `window` answers after now all satisfy `predicate` on their version counts."""
+        t0, deadline = time.monotonic(), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            recent = self.since(t0)
+            counts = collections.Counter(v.get("text_heads") for _, _, v in recent[-window:])
+            if len(recent) >= window and predicate(counts):
+                return recent
+            time.sleep(0.2)
+        raise AssertionError(f"rollout not observed; recent versions {[v for _, _, v in self.since(t0)][-5:]}")
+
+
+@pytest.fixture(scope="module")
+def candidate(service, tmp_path_factory):
+    """Head set version 2, trained on a subset, registered in the service's local registry."""
+    out = tmp_path_factory.mktemp("heads-v2")
+    adrisk("train-heads", "--limit", "1500", "--version", "2", "--out", str(out))
+    adrisk("registry", "register", "--component", "text_heads", "--version", "2", "--artifact", str(out),
+           "--into", str(service.registry))
+    return out
+
+
+def deploy(service, *args: str) -> str:
+    return adrisk("deploy", *args, "--store", str(service.store_path), "--registry", str(service.registry))
+
+
+def test_canary_shadow_promote_and_rollback_under_traffic(service, candidate):
+    traffic = Traffic(service.url)
+    for t in traffic.threads:
+        t.start()
+    try:
+        traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@1"})
+        deploy(service, "canary", "--component", "text_heads", "--version", "2", "--percent", "50")
+        traffic.wait_for(lambda c: len(c) == 2, window=16)  # both arms serving
+
+        deploy(service, "rollback", "--component", "text_heads")
+        traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@1"})
+
+        t_shadow = time.time()
+        deploy(service, "shadow", "--component", "text_heads", "--version", "2")
+        deploy(service, "shadow", "--component", "policy", "--version", "1")
+        time.sleep(2.0)  # traffic flows; nothing visible changes in the answers
+        assert {v.get("text_heads") for _, _, v in traffic.since(time.monotonic() - 1.5)} == {
+            "text-heads-all-MiniLM-L6-v2@1"}
+
+        deploy(service, "promote", "--component", "text_heads")
+        traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@2"})
+        deploy(service, "rollback", "--component", "policy")
+        # Back to the shipped heads for the rest of the suite: canary 100% on 1, then promote.
+        deploy(service, "canary", "--component", "text_heads", "--version", "1", "--percent", "100")
+        deploy(service, "promote", "--component", "text_heads")
+        traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@1"})
+    finally:
+        traffic.stop.set()
+        for t in traffic.threads:
+            t.join(timeout=60)
+    statuses = collections.Counter(status for _, status, _ in traffic.results)
+    assert set(statuses) == {200}, f"failed requests during the rollout: {statuses}"
+    assert len(traffic.results) > 40
+
+    store = SQLiteDecisionStore(service.store_path)
+    shadowed = [d for d in store.decisions(since=t_shadow) if d.inputs.get("shadow", {}).get("text_heads")]
+    assert shadowed and all(d.inputs["shadow"]["text_heads"]["version"].endswith("@2") for d in shadowed)
+    assert all(d.response["model_versions"]["text_heads"].endswith("@1") for d in shadowed)  # never acted on
+    history = [h["state"] for h in store.rollout_history("text_heads")]
+    assert [h.get("mode") for h in history[:3]] == ["canary", None, "shadow"]
+
+
+def test_the_comparison_report_and_status(service, candidate):
+    # The previous test's shadow of text_heads (stable 1 vs candidate 2) is in the log.
+    store = SQLiteDecisionStore(service.store_path)
+    starts = [h for h in store.rollout_history("text_heads") if h["state"].get("mode") == "shadow"]
+    from serving.rollout_cli import report
+
+    shadow = report(store, "text_heads", since=starts[0]["created_at"])["shadow"]
+    assert shadow["n"] > 0 and 0 <= shadow["agreement"] <= 1
+    assert shadow["latency_ms_p50"]["stable"] > 0 and shadow["latency_ms_p50"]["candidate"] > 0
+    assert shadow["max_abs_score_delta"] > 0  # a different head set scores differently
+    policy = json.loads(deploy(service, "report", "--component", "policy"))
+    assert policy["shadow"]["n"] > 0
+    assert "stable 1" in deploy(service, "status")
+
+
+def test_unregistered_or_tampered_versions_cannot_roll_out(service, candidate, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "serving.cli", "deploy", "canary", "--component", "text_heads",
+                           "--version", "9", "--store", str(service.store_path)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0 and "no text_heads version '9'" in done.stderr
+    registry = Registry([service.registry])
+    manifest = registry.get("text_heads", "2")
+    assert manifest.sha256 == tree_sha256(candidate)
+    (candidate / "manifest.json").write_text((candidate / "manifest.json").read_text() + " ")
+    with pytest.raises(RegistryError, match="does not match its manifest"):
+        registry.verify(manifest)
