@@ -10,21 +10,17 @@ from typing import Any
 import numpy as np
 
 from evaluation.runner import Outcome
+from models.training import confusion_counts
 
 BLOCKING = {"reject", "suspend_account"}
 SWEEP = [round(t, 2) for t in np.arange(0.05, 1.0, 0.05)]
 CALIBRATION_BINS = 10
 
 
-def _prf(y: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
-    tp = int(np.sum(flagged & (y == 1)))
-    fp = int(np.sum(flagged & (y == 0)))
-    fn = int(np.sum(~flagged & (y == 1)))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "tp": tp, "fp": fp,
-            "fn": fn}
+def _sweep_point(y: np.ndarray, p: np.ndarray, positives: np.ndarray, t: float) -> dict[str, float]:
+    counts = confusion_counts(y, p >= t)
+    return {"threshold": t, "precision": counts["precision"], "recall": counts["recall"], "f1": counts["f1"],
+            "negatives_flagged": round(float((p[~positives] >= t).mean()), 4)}
 
 
 def labeled(outcomes: list[Outcome], category: str) -> tuple[np.ndarray, np.ndarray, list[Outcome]]:
@@ -63,13 +59,12 @@ def category_metrics(outcomes: list[Outcome], category: str, review: float, reje
         "roc_auc": round(float(roc_auc_score(y, p)), 4),
         "prevalence": round(float(positives.mean()), 4),
         "thresholds": {"review": review, "reject": reject},
-        "at_review": _prf(y, p >= review),
-        "at_reject": _prf(y, p >= reject),
+        "at_review": confusion_counts(y, p >= review),
+        "at_reject": confusion_counts(y, p >= reject),
         "leak_rate": round(float(approved[positives].mean()), 4),
         "caught_for_this_category": round(float(acted_on[positives].mean()), 4),
         "flag_rate_on_negatives": round(float((p[~positives] >= review).mean()), 4),
-        "sweep": [{"threshold": t, **{k: v for k, v in _prf(y, p >= t).items() if k in ("precision", "recall", "f1")},
-                   "negatives_flagged": round(float((p[~positives] >= t).mean()), 4)} for t in SWEEP],
+        "sweep": [_sweep_point(y, p, positives, t) for t in SWEEP],
         "calibration": calibration(y, p),
         "pr_curve": {"precision": [round(float(v), 4) for v in precision[::max(1, len(precision) // 200)]],
                      "recall": [round(float(v), 4) for v in recall[::max(1, len(recall) // 200)]]},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +17,30 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def _plots(metrics: dict[str, Any], out: Path) -> list[tuple[str, str]]:
+def _small_multiples(cats: list[str], path: Path, draw: Callable[[Any, str], None]) -> None:
+    """One panel per category, three to a row, saved as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows, cols = _grid(len(cats))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax, c in zip(axes.flat, cats, strict=False):
+        draw(ax, c)
+    for ax in list(axes.flat)[len(cats):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _plots(metrics: dict[str, Any], out: Path) -> list[tuple[str, str]]:
     cats = list(metrics["categories"])
     if not cats:
         return []
-    rows, cols = _grid(len(cats))
-    figures = []
 
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-    for ax, c in zip(axes.flat, cats, strict=False):
+    def pr(ax: Any, c: str) -> None:
         m = metrics["categories"][c]
         ax.plot(m["pr_curve"]["recall"], m["pr_curve"]["precision"], lw=1.8)
         for name, marker in (("at_review", "o"), ("at_reject", "s")):
@@ -38,15 +49,8 @@ def _plots(metrics: dict[str, Any], out: Path) -> list[tuple[str, str]]:
         ax.axhline(m["prevalence"], color="grey", ls=":", lw=1)
         ax.set(title=f"{c}  AUPRC {m['auprc']:.3f}", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
         ax.legend(fontsize=7, loc="lower left")
-    for ax in list(axes.flat)[len(cats):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(out / "pr_curves.png", dpi=90)
-    plt.close(fig)
-    figures.append(("Precision–recall curves (markers: the policy's review and reject thresholds)", "pr_curves.png"))
 
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-    for ax, c in zip(axes.flat, cats, strict=False):
+    def sweep(ax: Any, c: str) -> None:
         m = metrics["categories"][c]
         xs = [s["threshold"] for s in m["sweep"]]
         ax.plot(xs, [s["precision"] for s in m["sweep"]], label="precision")
@@ -56,27 +60,22 @@ def _plots(metrics: dict[str, Any], out: Path) -> list[tuple[str, str]]:
             ax.axvline(t, color="grey", ls=":", lw=1)
         ax.set(title=c, xlabel="threshold", ylim=(0, 1.02))
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(cats):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(out / "threshold_sweeps.png", dpi=90)
-    plt.close(fig)
-    figures.append(("Threshold sweeps (dotted: the policy's thresholds)", "threshold_sweeps.png"))
 
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-    for ax, c in zip(axes.flat, cats, strict=False):
+    def reliability(ax: Any, c: str) -> None:
         cal = metrics["categories"][c]["calibration"]
         ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
         ax.plot([b["mean_score"] for b in cal["bins"]], [b["positive_rate"] for b in cal["bins"]], "o-")
         ax.set(title=f"{c}  ECE {cal['ece']:.3f}", xlabel="mean score", ylabel="positive rate",
                xlim=(0, 1), ylim=(0, 1))
-    for ax in list(axes.flat)[len(cats):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(out / "calibration.png", dpi=90)
-    plt.close(fig)
-    figures.append(("Calibration (reliability per score bin)", "calibration.png"))
-    return figures
+
+    figures = [
+        ("Precision–recall curves (markers: the policy's review and reject thresholds)", "pr_curves.png", pr),
+        ("Threshold sweeps (dotted: the policy's thresholds)", "threshold_sweeps.png", sweep),
+        ("Calibration (reliability per score bin)", "calibration.png", reliability),
+    ]
+    for _, png, draw in figures:
+        _small_multiples(cats, out / png, draw)
+    return [(caption, png) for caption, png, _ in figures]
 
 
 def _pct(v: float | None) -> str:

@@ -117,23 +117,29 @@ def head_dataset(examples: list[Example], category: str) -> tuple[list[int], np.
     return rows, np.array(labels, dtype=np.int64)
 
 
-def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    pred = p >= threshold
-    tp = int(np.sum(pred & (y == 1)))
-    fp = int(np.sum(pred & (y == 0)))
-    fn = int(np.sum(~pred & (y == 1)))
+def confusion_counts(y: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 of a flag against 0/1 labels, with the counts behind them."""
+    tp = int(np.sum(flagged & (y == 1)))
+    fp = int(np.sum(flagged & (y == 0)))
+    fn = int(np.sum(~flagged & (y == 1)))
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "tp": tp, "fp": fp,
+            "fn": fn}
+
+
+def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    counts = confusion_counts(y, p >= threshold)
     return {
         "threshold": threshold,
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f1": round(f1, 4),
-        "leak_rate": round(1 - recall, 4),
-        "overkill": round(fp / max(1, int(np.sum(y == 0))), 4),
+        "precision": counts["precision"],
+        "recall": counts["recall"],
+        "f1": counts["f1"],
+        "leak_rate": round(1 - counts["recall"], 4),
+        "overkill": round(counts["fp"] / max(1, int(np.sum(y == 0))), 4),
         "auprc": round(float(average_precision_score(y, p)), 4),
         "roc_auc": round(float(roc_auc_score(y, p)), 4),
         "n_pos": int(np.sum(y == 1)),

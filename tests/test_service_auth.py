@@ -106,17 +106,37 @@ def test_a_revoked_key_stops_working_without_a_restart(secured):
         time.sleep(0.2)
 
 
-def test_grpc_needs_keys_and_roles_too(secured, service):
+GRPC_METHODS = [
+    ("review", lambda c: c.review({"request_id": f"ga-{uuid.uuid4().hex[:6]}", **REVIEW}), "score"),
+    ("review_batch", lambda c: c.review_batch([{"request_id": f"gb-{uuid.uuid4().hex[:6]}", **REVIEW}]), "score"),
+    ("taxonomy", lambda c: c.taxonomy(), "score"),
+    ("feedback", lambda c: c.feedback({"request_id": "missing-id", "reviewer": "r", "final_action": "approve"}),
+     "feedback"),
+]
+
+
+@pytest.mark.parametrize("name, invoke, role", GRPC_METHODS, ids=[m[0] for m in GRPC_METHODS])
+def test_every_grpc_method_needs_a_key_with_its_role(secured, service, name, invoke, role):
     target = service.grpc_target
     with AdriskClient(target, application="adrisk-auth") as anonymous, pytest.raises(grpc.RpcError) as err:
-        anonymous.review({"request_id": f"ga-{uuid.uuid4().hex[:6]}", **REVIEW})
+        invoke(anonymous)
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    with AdriskClient(target, application="adrisk-auth", api_key=KEYS["score"]) as scorer:
-        assert scorer.review({"request_id": f"ga-{uuid.uuid4().hex[:6]}", **REVIEW}).decision.action
-        with pytest.raises(grpc.RpcError) as err:
-            scorer.feedback({"request_id": "x", "reviewer": "r", "final_action": "approve"})
-        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    with grpc.insecure_channel(target) as channel:  # health stays open
+    other = next(r for r in KEYS if r not in (role, "admin"))
+    with AdriskClient(target, application="adrisk-auth", api_key=KEYS[other]) as wrong, \
+            pytest.raises(grpc.RpcError) as err:
+        invoke(wrong)
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with AdriskClient(target, application="adrisk-auth", api_key=KEYS[role]) as right:
+        if name == "feedback":  # authorised, and then the id is unknown
+            with pytest.raises(grpc.RpcError) as err:
+                invoke(right)
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        else:
+            assert invoke(right) is not None
+
+
+def test_grpc_health_stays_open(secured, service):
+    with grpc.insecure_channel(service.grpc_target) as channel:
         health = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(), metadata=[("application", "adrisk-auth")], timeout=30)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
