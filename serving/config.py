@@ -227,6 +227,8 @@ class Limits(_Strict):
     max_text_chars: int = Field(100_000, ge=100)
     max_html_bytes: int = Field(5 * 1024 * 1024, ge=1024)
     max_batch_items: int = Field(64, ge=1)
+    max_in_flight_ads: int = Field(256, ge=1, description="per ingress replica; past it: 503 Overloaded")
+    max_in_flight_mib: int = Field(512, ge=1, description="payload MiB held per ingress replica; past it: 503")
     # video creatives
     max_video_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_video_seconds: float = Field(300.0, gt=0)

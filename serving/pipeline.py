@@ -33,6 +33,7 @@ from policy.decision import decide
 from policy.fusion import fuse, request_facts
 from policy.known_bad import KnownBadIndex, apply_matches
 from serving import metrics
+from serving.admission import MIB, AdmissionGate
 from serving.config import AdriskConfig, resolve_project_path
 from serving.errors import (
     AdriskError,
@@ -252,6 +253,7 @@ class ReviewPipeline:
         self._diagnose = diagnose
         self.store = store
         self.known_bad = KnownBadIndex(store, config.policy.fusion.known_bad)
+        self.admission = AdmissionGate(config.limits.max_in_flight_ads, config.limits.max_in_flight_mib * MIB)
         self._clock = clock
         self.page_head = PagePhishingHead.load(resolve_project_path(config.heads.page))
 
@@ -263,6 +265,12 @@ class ReviewPipeline:
             raise map_remote_error(exc, stage) from None
 
     async def review_many(
+        self, requests: list[ReviewRequest]
+    ) -> list[ReviewResponse | AdriskError]:
+        with self.admission.admit(requests):  # Overloaded at once when the ingress is full
+            return await self._review_many(requests)
+
+    async def _review_many(
         self, requests: list[ReviewRequest]
     ) -> list[ReviewResponse | AdriskError]:
         started = time.perf_counter()
