@@ -45,6 +45,10 @@ lint: install
 test: prepare lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# Headless locust (HTTP + gRPC users) against a service it starts on 127.0.0.1; reports in docs/load.
+load: prepare
+	$(BIN)/python -m load_tests.run --users 16 --spawn-rate 4 --time 60s --out docs/load
+
 bench: prepare
 	$(BIN)/python -m benchmarks.preprocess --out docs/benchmarks.md
 	$(BIN)/python -m benchmarks.serving_vs_inprocess --out docs/benchmarks.md

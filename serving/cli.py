@@ -121,7 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         url = start_local(
-            profile=args.profile, serve_config=args.config, host=args.host, port=args.port,
+            profile=args.profile, serve_config=args.config, host=args.host, port=args.port, grpc_port=args.grpc_port,
             num_cpus=args.num_cpus, overrides=overrides,
         )
         if not stop.is_set():
@@ -233,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default=None, help="Serve config YAML (default configs/serve/PROFILE.yaml)")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default: the Serve config's, 9000)")
     serve.add_argument("--num-cpus", type=int, default=2)
     serve.add_argument("--store", default=None, help="decision log path (default: the profile's)")
     serve.add_argument("--data", default=str(DEFAULT_DATA))
