@@ -47,12 +47,12 @@ def wait_ready(url: str, timeout_s: float) -> None:
     raise SystemExit(f"service at {url} not ready after {timeout_s:.0f} s")
 
 
-def start_service(profile: str, out: Path) -> tuple[subprocess.Popen, str, str]:
+def start_service(profile: str, scratch: Path) -> tuple[subprocess.Popen, str, str]:
     port, grpc_port = free_port(), free_port()
-    log = (out / "service.log").open("w")
+    log = (scratch / "service.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "serving.cli", "serve", "--profile", profile, "--port", str(port),
-         "--grpc-port", str(grpc_port), "--store", str(out / "decisions.sqlite3")],
+         "--grpc-port", str(grpc_port), "--store", str(scratch / "decisions.sqlite3")],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return proc, f"http://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}"
 
@@ -105,14 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--users is bounded at 256")
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    payloads = out / "payloads.json"
+    scratch = ROOT / "var" / "load"  # payloads, the service's log and decision store: not reports
+    scratch.mkdir(parents=True, exist_ok=True)
+    payloads = scratch / "payloads.json"
     subprocess.run([sys.executable, "-m", "load_tests.payloads", "--out", str(payloads)], cwd=ROOT, check=True)
 
     proc = None
     url, grpc_target = args.url, args.grpc
     if url is None:
-        proc, url, grpc_target = start_service(args.profile, out)
-        print(f"starting the service at {url} (gRPC {grpc_target}); log: {out / 'service.log'}", flush=True)
+        proc, url, grpc_target = start_service(args.profile, scratch)
+        print(f"starting the service at {url} (gRPC {grpc_target}); log: {scratch / 'service.log'}", flush=True)
     try:
         wait_ready(url, 600)
         env = {**os.environ, "LOAD_PAYLOADS": str(payloads), "LOAD_GRPC_TARGET": grpc_target or "127.0.0.1:9000",
@@ -126,8 +128,12 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"locust exited with {done.returncode}")
     finally:
         if proc is not None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=120)
+            proc.send_signal(signal.SIGTERM)  # `adrisk serve` stops Serve and Ray itself
+            try:
+                proc.wait(timeout=180)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)  # last resort: the whole process group
+                proc.wait(timeout=30)
     print(summarise(out, {"users": str(args.users), "spawn rate": f"{args.spawn_rate}/s", "duration": args.time,
                           "classes": " + ".join(args.users_classes), "summaries": str(args.summaries)}))
     return 0
