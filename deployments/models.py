@@ -40,6 +40,14 @@ from serving.errors import AdriskError
 log = logging.getLogger("ray.serve")
 
 
+def replica_placement(batch_sizes: collections.Counter) -> dict[str, Any]:
+    import ray
+
+    return {"node_id": ray.get_runtime_context().get_node_id(),
+            "replica": serve.get_replica_context().replica_id.unique_id,
+            "items": sum(size * n for size, n in batch_sizes.items())}
+
+
 class _Batching:
     """Shared batch-parameter handling and a histogram of achieved batch sizes."""
 
@@ -99,6 +107,10 @@ class ImageRiskModel(_Batching):
         self._ocr_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ocr")
         self._init_batching()
         log.info("ImageRiskModel ready: %s, OCR %s", [b.ident for b in self.backends], self.ocr_enabled)
+
+    def placement(self) -> dict[str, Any]:
+        """Where this replica runs and how many items it has batched (the multi-node check)."""
+        return replica_placement(self.batch_sizes)
 
     def ready(self) -> list[str]:
         return [b.ident for b in self.backends] + (["tesseract"] if self.ocr_enabled else [])
@@ -190,6 +202,10 @@ class TextEncoder(_Batching):
         self.encoder.setup()
         self.encoder.encode(["warm-up"])  # the first call pays lazy initialisation
         self._init_batching()
+
+    def placement(self) -> dict[str, Any]:
+        """Where this replica runs and how many items it has batched (the multi-node check)."""
+        return replica_placement(self.batch_sizes)
 
     def ready(self) -> str:
         return self.encoder.ident

