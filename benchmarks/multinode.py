@@ -39,6 +39,7 @@ def main() -> None:
 
     import httpx
 
+    os.environ.setdefault("RAY_AUTH_MODE", "token")  # the CLI-started cluster requires the token
     port = free_port()
     ray_cli("start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
             "--resources", json.dumps({"node_a": 1}))
@@ -103,6 +104,12 @@ def main() -> None:
 
             write_section(Path(args.out), "## Multi-node check (two Ray nodes on one machine)\n\n" + text,
                           key="multinode")
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        raise
     finally:
         try:
             from ray import serve
