@@ -248,7 +248,10 @@ def train_heads(
     version: str = "1",
     log: Callable[[str], None] = print,
     extra: list[Example] | None = None,
+    heldout: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Train, write the head set to `out`, return its manifest. Pass `heldout` (a dict) to get
+    the examples, embeddings and held-out mask back, for comparing against another head set."""
     examples = load_examples(data_dir)
     if limit:
         rng = np.random.default_rng(SEED)
@@ -317,7 +320,8 @@ def train_heads(
     benign = embeddings[[i for i, ex in enumerate(examples) if ex.benign]]
     write_zero_shot(config, encode, out, benign)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    manifest["_heldout"] = {"examples": examples, "embeddings": embeddings, "held": held}
+    if heldout is not None:
+        heldout.update(examples=examples, embeddings=embeddings, held=held)
     return manifest
 
 

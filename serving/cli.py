@@ -36,9 +36,9 @@ def cmd_train_heads(args: argparse.Namespace) -> int:
     extra = feedback_examples(Path(args.with_feedback))
     print(f"{len(extra)} text rows from reviewer verdicts in {args.with_feedback}")
     out = Path(args.out) if args.out else resolve_project_path(f"var/heads/{current.name}-v{args.version}")
-    manifest = train_heads(config, Path(args.data), out, encoder.encode, limit=args.limit, version=args.version,
-                           extra=extra)
-    held = manifest.pop("_heldout")
+    held: dict = {}
+    train_heads(config, Path(args.data), out, encoder.encode, limit=args.limit, version=args.version,
+                extra=extra, heldout=held)
     comparison = compare_on_heldout(out, current, held["examples"], held["embeddings"], held["held"])
     (out / "comparison.json").write_text(json.dumps(comparison, indent=2) + "\n")
     print(f"{'head':<22} {'current':>8} {'candidate':>10} {'held-out rows (feedback)':>26}")
