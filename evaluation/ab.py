@@ -9,8 +9,7 @@ from typing import Any
 
 import yaml
 
-from policy.decision import decide
-from policy.fusion import fuse
+from policy.decision import fuse_and_decide
 from serving.config import load_config, resolve_config_path
 from serving.schemas import Advertiser
 from serving.store import SQLiteDecisionStore
@@ -52,8 +51,7 @@ def compare_policies(store_path: Path, profile: str, a: str, b: str, since_hours
         facts = inputs.get("facts", {})
         actions = []
         for config, flagged in ((config_a, flagged_a), (config_b, flagged_b)):
-            fused = fuse(inputs["content_scores"], facts, config)
-            decision = decide(fused.scores, _advertiser(facts), config, fused)
+            decision = fuse_and_decide(inputs["content_scores"], facts, _advertiser(facts), config)[1]
             actions.append(decision.action.value)
             flagged.update(decision.categories)
         transitions[(actions[0], actions[1])] += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policy.fusion import FusionOutcome
+from policy.fusion import FusionOutcome, fuse
 from serving.config import AdriskConfig
 from serving.schemas import Action, Advertiser, Decision
 
@@ -38,6 +38,14 @@ def decide(
             "traffic_multiplier": 0.0,
         })
     return decision.model_copy(update={"reasons": reasons + [f"also: {r}" for r in fusion.floor_reasons]})
+
+
+def fuse_and_decide(
+    content: dict[str, float], facts: dict[str, float], advertiser: Advertiser | None, config: AdriskConfig
+) -> tuple[FusionOutcome, Decision]:
+    """A policy version end to end: fusion rules over the content scores, then the action."""
+    fused = fuse(content, facts, config)
+    return fused, decide(fused.scores, advertiser, config, fused)
 
 
 def _decide_scores(scores: dict[str, float], advertiser: Advertiser | None, config: AdriskConfig) -> Decision:

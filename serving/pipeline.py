@@ -29,8 +29,8 @@ from multimodal.images import probe_image
 from multimodal.page import analyze_page
 from multimodal.text import chunk_words, normalise
 from multimodal.video import probe_video
-from policy.decision import decide
-from policy.fusion import fuse, request_facts
+from policy.decision import fuse_and_decide
+from policy.fusion import request_facts
 from policy.known_bad import KnownBadIndex, apply_matches
 from serving import metrics
 from serving.admission import MIB, AdmissionGate
@@ -540,23 +540,20 @@ class ReviewPipeline:
         known_bad = cfg.policy.fusion.known_bad
         content, bank_evidence = apply_matches(result.scores, matches, known_bad)
         facts = request_facts(request, rejections)
-        fused = fuse(content, facts, cfg)
-        decision = decide(fused.scores, advertiser, cfg, fused)
+        fused, decision = fuse_and_decide(content, facts, advertiser, cfg)
         final = dataclasses.replace(result, scores=fused.scores, evidence=bank_evidence + result.evidence)
         stage_ms = {**ad.timings, **timings, "policy": (time.perf_counter() - t) * 1000}
         versions = {**cfg.model_versions(), "text_heads": result.head_version, "page_head": self.page_head.ident}
         shadow: dict[str, Any] = {}
         if shadow_result is not None:  # the candidate head set: scored, decided, logged, never acted on
             shadow_content = apply_matches(shadow_result.scores, matches, known_bad)[0]
-            shadow_fused = fuse(shadow_content, facts, cfg)
-            shadow["text_heads"] = {"version": shadow_result.head_version,
-                                    "action": decide(shadow_fused.scores, advertiser, cfg, shadow_fused).action.value,
+            shadow_fused, shadow_decision = fuse_and_decide(shadow_content, facts, advertiser, cfg)
+            shadow["text_heads"] = {"version": shadow_result.head_version, "action": shadow_decision.action.value,
                                     "scores": shadow_fused.scores}
         shadow_policy = plan.shadow("policy") if plan else None
         if shadow_policy:
             shadow_cfg = plan.policy_config(shadow_policy, self.config)
-            shadow_fused = fuse(content, facts, shadow_cfg)
-            shadow_decision = decide(shadow_fused.scores, advertiser, shadow_cfg, shadow_fused)
+            shadow_fused, shadow_decision = fuse_and_decide(content, facts, advertiser, shadow_cfg)
             shadow["policy"] = {"version": f"{shadow_cfg.policy.name}@{shadow_cfg.policy.version}",
                                 "action": shadow_decision.action.value, "scores": shadow_fused.scores}
         t = time.perf_counter()
