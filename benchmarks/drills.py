@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import collections
-import io
 import json
 import random
 import tempfile
@@ -26,6 +24,7 @@ from pathlib import Path
 
 from benchmarks.serving_vs_inprocess import write_section
 from serving.net import free_port
+from tests.media import b64, encode, random_blocks
 
 PHASES = ["TextEncoder", "ImageRiskModel", "RiskScorer", "Ingress", "LlmDiagnoser"]
 # 503: shed or a backend failed (Retry-After). 500: Ray's proxy answers it for a request that was
@@ -34,18 +33,7 @@ PHASES = ["TextEncoder", "ImageRiskModel", "RiskScorer", "Ingress", "LlmDiagnose
 RETRYABLE = {500, 502, 503, 504}
 
 
-def _image(seed: int) -> str:
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    img = Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).resize((320, 240))
-    out = io.BytesIO()
-    img.save(out, "JPEG")
-    return base64.b64encode(out.getvalue()).decode()
-
-
-IMAGES = [_image(i) for i in range(8)]
+IMAGES = [b64(encode(random_blocks(i, size=(320, 240)))) for i in range(8)]
 
 
 def body(phase: str, i: int) -> dict:

@@ -21,7 +21,7 @@ from ray.serve.grpc_util import RayServegRPCContext
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import __version__, metrics
-from serving.auth import KeyRing, is_loopback_peer, presented_key
+from serving.auth import KeyRing
 from serving.config import AdriskConfig, load_config, resolve_project_path
 from serving.decision_log import decision_record, record_feedback, trend_report
 from serving.errors import AdriskError, NotReady, UnprocessableInput
@@ -108,9 +108,8 @@ def require(role: str) -> Any:
     """A route dependency: the caller's API key must carry `role` (see serving/auth.py)."""
 
     async def check(request: Request) -> str:
-        headers = {k.lower(): v for k, v in request.headers.items()}
         client = request.client.host if request.client else ""
-        return request.app.state.keyring.check(presented_key(headers), role, is_loopback_peer(client))
+        return request.app.state.keyring.authorize(request.headers.items(), client, role)
 
     return Depends(check)
 
@@ -139,8 +138,7 @@ async def _grpc_call(
     method = response_cls.__name__.removesuffix("Response")
     status = "OK"
     try:
-        metadata = {k.lower(): v for k, v in grpc_context.invocation_metadata()}
-        keyring.check(presented_key(metadata), role, is_loopback_peer(grpc_context.peer()))
+        keyring.authorize(grpc_context.invocation_metadata(), grpc_context.peer(), role)
         return model_to_message(await run(), response_cls)
     except AdriskError as exc:
         status = exc.grpc_status

@@ -19,32 +19,12 @@ import platform
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
+from serving.launcher import wait_ready
+from serving.net import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=5) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(2)
-    raise SystemExit(f"service at {url} not ready after {timeout_s:.0f} s")
 
 
 def start_service(profile: str, scratch: Path) -> tuple[subprocess.Popen, str, str]:
@@ -116,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         proc, url, grpc_target = start_service(args.profile, scratch)
         print(f"starting the service at {url} (gRPC {grpc_target}); log: {scratch / 'service.log'}", flush=True)
     try:
-        wait_ready(url, 600)
+        wait_ready(url, 600)  # serving.launcher's: light (no Ray import), TimeoutError with the last answer
         env = {**os.environ, "LOAD_PAYLOADS": str(payloads), "LOAD_GRPC_TARGET": grpc_target or "127.0.0.1:9000",
                "LOAD_SUMMARIES": "1" if args.summaries else "0"}
         locust = [sys.executable, "-m", "locust", "-f", str(ROOT / "load_tests" / "locustfile.py"), "--headless",

@@ -16,6 +16,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -129,6 +130,10 @@ class KeyRing:
         if role not in key.roles and "admin" not in key.roles:
             raise PermissionDenied(f"key {key.name!r} lacks the {role!r} role (has {sorted(key.roles)})")
         return key.name
+
+    def authorize(self, headers: Iterable[tuple[str, str]], peer: str, role: str) -> str:
+        """One check for both protocols: HTTP headers or gRPC metadata, and the caller's address."""
+        return self.check(presented_key({k.lower(): v for k, v in headers}), role, is_loopback_peer(peer))
 
 
 def presented_key(headers: dict[str, str]) -> str | None:
