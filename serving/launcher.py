@@ -160,6 +160,25 @@ def stop_local() -> None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+def direct_ingress_targets(app_name: str = APP_NAME) -> dict[str, list[int]]:
+    """Ports the ingress replicas serve on themselves when Ray Serve's direct ingress is on.
+
+    With `RAY_SERVE_ENABLE_DIRECT_INGRESS=1` (or `RAY_SERVE_THROUGHPUT_OPTIMIZED=1`) each ingress
+    replica runs its own HTTP and gRPC server (ports from 30000 and 40000), so a client or a load
+    balancer skips the proxy hop. Empty lists when the feature is off (the proxy is the only door).
+    """
+    import ray
+    from ray.serve.context import _get_global_client
+
+    groups = ray.get(_get_global_client()._controller.get_target_groups.remote(app_name), timeout=30)
+    ports: dict[str, list[int]] = {"http": [], "grpc": []}
+    for group in groups:
+        key = "grpc" if str(group.protocol.value).lower() == "grpc" else "http"
+        # Proxies appear here too (always when the feature is off); keep the replicas' own servers.
+        ports[key] += sorted(t.port for t in group.targets if t.name.startswith("SERVE_REPLICA"))
+    return ports
+
+
 def summarise(url: str) -> str:
     with urllib.request.urlopen(f"{url}/readyz", timeout=5) as resp:
         return json.dumps(json.loads(resp.read()), indent=2)
