@@ -36,6 +36,7 @@ from benchmarks import cpu_profile
 from benchmarks.entrypoints import grpc_loop, http_loop, inprocess
 from benchmarks.serving_vs_inprocess import CpuMeter, machine_info, process_title, write_section
 from serving.net import free_port
+from serving.ray_env import OFF_SWITCH
 
 NATIVE = "native, GIL released (Ray core C++, torch kernels, syscalls)"
 PROFILED = ("ProxyActor", "ServeReplica:adrisk:Ingress", "ServeReplica:adrisk:TextEncoder",
@@ -155,7 +156,7 @@ def run_step(step: Step, env: dict[str, str], seconds: float, profile: bool) -> 
 
 def measure(seconds: float) -> tuple[float, list[StepResult]]:
     baseline = inprocess(seconds)
-    base_env = {k: v for k, v in os.environ.items() if k not in SERVE_FLAGS}
+    base_env = {k: v for k, v in os.environ.items() if k not in SERVE_FLAGS} | {OFF_SWITCH: "off"}
     env, results = dict(base_env), []
     for index, step in enumerate(STEPS):
         env.update(step.env)

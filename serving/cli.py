@@ -107,7 +107,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from serving.launcher import init_ray, read_serve_config, refuse_open_bind, start_local, stop_local, summarise
+    from serving.launcher import (
+        direct_ingress_targets,
+        init_ray,
+        read_serve_config,
+        refuse_open_bind,
+        start_local,
+        stop_local,
+        summarise,
+    )
 
     host = args.host or read_serve_config(args.config, args.profile).get("http_options", {}).get("host", "127.0.0.1")
     overrides = {"store": {"path": args.store}} if args.store else None
@@ -126,6 +134,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         if not stop.is_set():
             print(f"adrisk ready at {url}  (docs: {url}/docs)\n{summarise(url)}", flush=True)
+            direct = direct_ingress_targets()
+            if direct["http"]:
+                host_only = url.rsplit(":", 1)[0]
+                print(f"direct ingress (skips the proxy hop; ports move if the replica restarts): "
+                      f"HTTP {', '.join(f'{host_only}:{p}' for p in direct['http'])}, "
+                      f"gRPC {', '.join(f'port {p}' for p in direct['grpc'])}", flush=True)
         stop.wait()
     finally:
         print("stopping adrisk ...", flush=True)

@@ -117,7 +117,10 @@ def init_ray(num_cpus: int = 2) -> None:
     """A local Ray sized for this machine, unless this process already joined one."""
     import ray
 
+    from serving.ray_env import apply_ray_env
+
     if not ray.is_initialized():
+        apply_ray_env("local")  # inherited by the raylet, hence by the controller, proxies and replicas
         # One fresh Prometheus multiprocess directory per session: every replica writes its
         # metrics there and the ingress merges them at /metrics (serving/metrics.py).
         metrics_dir = tempfile.mkdtemp(prefix="adrisk-metrics-")

@@ -13,6 +13,7 @@ import yaml
 
 from serving.config import PROJECT_ROOT
 from serving.launcher import read_serve_config
+from serving.ray_env import RayEnv, load_ray_env
 
 GPU_SERVE = PROJECT_ROOT / "configs" / "serve" / "gpu.yaml"
 
@@ -63,3 +64,33 @@ def test_gpu_serve_config_autoscales_with_whole_gpus_for_the_llm_and_fractions_f
     for d in deployments.values():
         scaling = d["autoscaling_config"]
         assert 1 <= scaling["min_replicas"] <= scaling["max_replicas"] and "num_replicas" not in d
+
+
+def test_every_ray_process_in_both_manifests_gets_the_cluster_serve_environment():
+    wanted = load_ray_env().cluster
+    assert wanted["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "0"  # traffic enters through the proxies there
+    doc = yaml.safe_load((PROJECT_ROOT / "deployments" / "kuberay" / "rayservice.yaml").read_text())
+    cluster = doc["spec"]["rayClusterConfig"]
+    pods = [cluster["headGroupSpec"]] + cluster["workerGroupSpecs"]
+    for pod in pods:
+        container = pod["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        assert {k: env.get(k) for k in wanted} == wanted, container["name"]
+    launcher = yaml.safe_load((PROJECT_ROOT / "deployments" / "cluster" / "ray-cluster.yaml").read_text())
+    starts = [c for c in launcher["head_start_ray_commands"] + launcher["worker_start_ray_commands"]
+              if "ray start" in c]
+    assert len(starts) == 2
+    for command in starts:
+        assigned = dict(tok.split("=", 1) for tok in command.split("ray start")[0].split(";")[-1].split())
+        assert {k: assigned.get(k) for k in wanted} == wanted, command
+
+
+def test_ray_env_refuses_what_is_not_a_ray_variable():
+    import pydantic
+
+    try:
+        RayEnv.model_validate({"cluster": {"PATH": "/tmp"}, "local": {}})
+    except pydantic.ValidationError as err:
+        assert "not a Ray variable" in str(err)
+    else:
+        raise AssertionError("a non-Ray variable was accepted")
