@@ -52,6 +52,8 @@ load: prepare
 bench: prepare
 	$(BIN)/python -m benchmarks.preprocess --out docs/benchmarks.md
 	$(BIN)/python -m benchmarks.serving_vs_inprocess --out docs/benchmarks.md
+	$(BIN)/python -m benchmarks.entrypoints --out docs/benchmarks.md
+	$(BIN)/python -m benchmarks.hops --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) var

@@ -29,13 +29,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                                             "json/", "orjson")),
     ("HTTP server + ASGI (uvicorn, starlette, FastAPI)", ("uvicorn/", "h11/", "httptools/", "starlette/",
                                                          "fastapi/", "anyio/")),
-    ("gRPC server/channel", ("grpc/",)),
+    ("gRPC server/channel", ("grpc/", "src/python/grpcio/")),  # the second: Cython frames of grpcio
     ("Serve routing (handles, router, replica choice)", ("ray/serve/handle.py", "ray/serve/_private/router.py",
                                                          "ray/serve/_private/request_router/",
                                                          "ray/serve/_private/replica_result.py")),
     ("Serve proxy/replica wrapper (metrics, tracing, bookkeeping)", ("ray/serve/", "ray/util/metrics.py",
                                                                     "ray/util/tracing/", "prometheus_client/")),
-    ("Ray core (actor calls, object refs)", ("ray/",)),
+    ("Ray core (actor calls, object refs)", ("ray/", "python/ray/")),  # python/ray/_raylet.pyx
     ("asyncio event loop", ("asyncio/", "uvloop/", "selectors.py", "concurrent/futures/")),
 )
 PASS_THROUGH = ("threading.py", "contextlib.py", "functools.py", "typing.py", "abc.py", "enum.py", "<string>",

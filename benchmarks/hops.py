@@ -8,14 +8,14 @@ the service once per step, each step adding one of Ray Serve's own throughput op
 last (they are environment variables read by every Serve process, so each step is a fresh Ray):
 
   1. defaults;
-  2. request-path logs buffered in memory and not copied to stderr;
-  3. user code and the handle router on the replica's main event loop (no cross-thread hops);
-  4. gRPC instead of Ray actor calls between deployments;
-  5. direct ingress: the Ingress replica serves HTTP and gRPC itself, the client skips the proxy
-     (everything together is `RAY_SERVE_THROUGHPUT_OPTIMIZED=1`).
+  2. user code and the handle router on the replica's main event loop (no cross-thread hops);
+  3. gRPC instead of Ray actor calls between deployments (and from the proxy);
+  4. direct ingress: the Ingress replica serves HTTP and gRPC itself, the client skips the proxy
+     (steps 2–4 are what configs/serve/ray_env.yaml `local` sets: adrisk's default);
+  5. request-path logs buffered in memory and not copied to stderr (measured, not adopted).
 
 Each step is measured closed-loop (32 clients, aiohttp and grpc.aio) against the in-process
-baseline of benchmarks.entrypoints. Under the first and the last step it also profiles the
+baseline of benchmarks.entrypoints. Under the first and the default step it also profiles the
 serving processes: /proc gives each process's CPU, py-spy (`--gil`) says which layer held the
 GIL for it, and the rest is native work with the GIL released (Ray's C++ core, torch kernels).
 """
@@ -36,7 +36,7 @@ from benchmarks import cpu_profile
 from benchmarks.entrypoints import grpc_loop, http_loop, inprocess
 from benchmarks.serving_vs_inprocess import CpuMeter, machine_info, process_title, write_section
 from serving.net import free_port
-from serving.ray_env import OFF_SWITCH
+from serving.ray_env import OFF_SWITCH, load_ray_env
 
 NATIVE = "native, GIL released (Ray core C++, torch kernels, syscalls)"
 PROFILED = ("ProxyActor", "ServeReplica:adrisk:Ingress", "ServeReplica:adrisk:TextEncoder",
@@ -52,13 +52,16 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("Ray Serve defaults", {}),
-    Step("+ request-path logs buffered, not copied to stderr",
-         {"RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000", "RAY_SERVE_LOG_TO_STDERR": "0"}),
     Step("+ user code and router on the replica's event loop",
          {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0", "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0"}),
-    Step("+ gRPC between deployments", {"RAY_SERVE_USE_GRPC_BY_DEFAULT": "1"}),
-    Step("+ direct ingress (no proxy hop)", {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1"}, direct=True),
+    Step("+ gRPC between deployments and from the proxy", {"RAY_SERVE_USE_GRPC_BY_DEFAULT": "1"}),
+    Step("+ direct ingress (no proxy hop) = adrisk's default", {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1"},
+         direct=True),
+    Step("+ request-path logs buffered, not copied to stderr (not adopted)",
+         {"RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000", "RAY_SERVE_LOG_TO_STDERR": "0"}, direct=True),
 )
+DEFAULT_STEP = 3  # the row whose environment configs/serve/ray_env.yaml `local` sets
+
 SERVE_FLAGS = ("RAY_SERVE_THROUGHPUT_OPTIMIZED", *sorted({k for s in STEPS for k in s.env}))
 
 
@@ -157,10 +160,14 @@ def run_step(step: Step, env: dict[str, str], seconds: float, profile: bool) -> 
 def measure(seconds: float) -> tuple[float, list[StepResult]]:
     baseline = inprocess(seconds)
     base_env = {k: v for k, v in os.environ.items() if k not in SERVE_FLAGS} | {OFF_SWITCH: "off"}
+    adopted = {k: v for step in STEPS[:DEFAULT_STEP + 1] for k, v in step.env.items()}
+    local = load_ray_env().local
+    if {k: local.get(k) for k in adopted} != adopted:
+        raise SystemExit(f"configs/serve/ray_env.yaml `local` no longer matches step {DEFAULT_STEP + 1}: {local}")
     env, results = dict(base_env), []
     for index, step in enumerate(STEPS):
         env.update(step.env)
-        profile = cpu_profile.available() and index in (0, len(STEPS) - 1)
+        profile = cpu_profile.available() and index in (0, DEFAULT_STEP)
         results.append(run_step(step, dict(env), seconds, profile))
         print(f"{step.name}: HTTP {results[-1].http:.1f} ads/s, gRPC {results[-1].grpc:.1f} ads/s", flush=True)
     return baseline, results
@@ -179,8 +186,8 @@ def render(seconds: float, baseline: float, results: list[StepResult]) -> str:
         "one short ad copy per call, 32 concurrent clients (aiohttp / grpc.aio) on the same cores; "
         "every ad is scored and stored.",
         f"- In-process baseline (MiniLM batches of 32 + the head set, one process): **{baseline:.0f} ads/s**.",
-        "", "Each step keeps the ones above it (environment variables of every Serve process; the last row is "
-        "`RAY_SERVE_THROUGHPUT_OPTIMIZED=1`).", "",
+        "", "Each step keeps the ones above it (environment variables of every Serve process); "
+        f"step {DEFAULT_STEP + 1} is what `configs/serve/ray_env.yaml` (`local`) sets.", "",
         "| step | HTTP ads/s | ÷ in-process | × previous | gRPC ads/s | ÷ in-process | × previous | "
         "CPU % proxy / ingress / encoder / scorer |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
@@ -193,9 +200,10 @@ def render(seconds: float, baseline: float, results: list[StepResult]) -> str:
         lines.append(f"| {r.step.name} | {r.http:.1f} | {r.http / baseline:.2f} | {ratio_http} | {r.grpc:.1f} | "
                      f"{r.grpc / baseline:.2f} | {ratio_grpc} | {cpu} |")
         prev = r
-    first, last = results[0], results[-1]
-    lines += ["", f"Whole ladder: HTTP ×{last.http / first.http:.2f}, gRPC ×{last.grpc / first.grpc:.2f}.", ""]
-    for r in (first, last):
+    first, chosen = results[0], results[min(DEFAULT_STEP, len(results) - 1)]
+    lines += ["", f"Defaults → adrisk's default: HTTP ×{chosen.http / first.http:.2f}, "
+              f"gRPC ×{chosen.grpc / first.grpc:.2f}.", ""]
+    for r in (first, chosen):
         if not r.profile:
             continue
         lines += [f"### Where the CPU goes: {r.step.name} (HTTP, one ad per call)", "",
