@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -77,13 +78,21 @@ def bucket(raw: str) -> Counter[str]:
     return counts
 
 
+def pyspy() -> str | None:
+    """py-spy on PATH, or beside this interpreter (the project's venv when run as .venv/bin/python)."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+
+
 def available() -> bool:
-    return shutil.which("py-spy") is not None or Path(".venv/bin/py-spy").exists()
+    return pyspy() is not None
 
 
 def record(pids: dict[str, int], seconds: float, rate: int = 50, gil: bool = False) -> list[Profile]:
     """Sample every pid at once for `seconds`; one Profile per title. `gil`: only the GIL holder."""
-    exe = shutil.which("py-spy") or ".venv/bin/py-spy"
+    exe = pyspy()
+    if exe is None:
+        raise RuntimeError("py-spy is not installed (ray[serve] brings it)")
     out_dir = Path(tempfile.mkdtemp(prefix="adrisk-pyspy-"))
     running = {}
     try:

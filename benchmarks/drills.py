@@ -22,7 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
-from benchmarks.serving_vs_inprocess import write_section
+from benchmarks.report import publish
 from serving.net import free_port
 from tests.media import b64, encode, random_blocks
 
@@ -199,10 +199,7 @@ def main() -> None:
     if llm:
         lines += ["", f"LLM phase summary statuses: {llm['summary_status']} — reviews kept their scores and "
                   "decisions while the LLM replica restarted."]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        write_section(Path(args.out), "## Fault drills: replica kills under load\n\n" + text, key="drills")
+    publish("\n".join(lines), "Fault drills: replica kills under load", "drills", args.out)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
+from benchmarks.report import publish
 from serving.net import free_port
 
 TEXTS = ["Double your bitcoin in 24 hours, guaranteed", "Fresh sourdough bread delivered daily",
@@ -143,13 +144,7 @@ def main() -> None:
         "| entry point | served ads/s | served ÷ in-process |", "|---|---:|---:|",
     ]
     lines += [f"| {name} | {rate:.1f} | {rate / baseline:.2f} |" for name, rate in rows]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        from benchmarks.serving_vs_inprocess import write_section
-
-        write_section(Path(args.out), "## Text ads per entry point (served vs in-process)\n\n" + text,
-                      key="entrypoints")
+    publish("\n".join(lines), "Text ads per entry point (served vs in-process)", "entrypoints", args.out)
 
 
 if __name__ == "__main__":

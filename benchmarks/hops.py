@@ -34,7 +34,8 @@ from pathlib import Path
 
 from benchmarks import cpu_profile
 from benchmarks.entrypoints import grpc_loop, http_loop, inprocess
-from benchmarks.serving_vs_inprocess import CpuMeter, machine_info, process_title, write_section
+from benchmarks.report import publish
+from benchmarks.serving_vs_inprocess import CpuMeter, cpu_seconds, machine_info, process_title
 from serving.net import free_port
 from serving.ray_env import OFF_SWITCH, load_ray_env
 
@@ -99,12 +100,6 @@ def serving_pids() -> dict[str, int]:
     return found
 
 
-def cores_of(pid: int) -> float:
-    raw = Path(f"/proc/{pid}/stat").read_text()
-    fields = raw[raw.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def profile_http(url: str, seconds: float) -> list[cpu_profile.Profile]:
     """py-spy --gil on each serving process while HTTP single calls run; /proc gives the total."""
     pids = serving_pids()
@@ -112,11 +107,11 @@ def profile_http(url: str, seconds: float) -> list[cpu_profile.Profile]:
     async def load_and_sample() -> list[cpu_profile.Profile]:
         load = asyncio.create_task(http_loop(url, seconds + 6, 1))
         await asyncio.sleep(3)
-        before = {title: cores_of(pid) for title, pid in pids.items()}
+        before = {title: cpu_seconds(pid) for title, pid in pids.items()}
         started = time.perf_counter()
         profiles = await asyncio.to_thread(cpu_profile.record, pids, seconds, 50, True)
         wall = time.perf_counter() - started
-        after = {title: cores_of(pid) for title, pid in pids.items()}
+        after = {title: cpu_seconds(pid) for title, pid in pids.items()}
         await load
         out = []
         for prof in profiles:
@@ -201,7 +196,7 @@ def render(seconds: float, baseline: float, results: list[StepResult]) -> str:
         lines.append(f"| {r.step.name} | {r.http:.1f} | {r.http / baseline:.2f} | {ratio_http} | {r.grpc:.1f} | "
                      f"{r.grpc / baseline:.2f} | {ratio_grpc} | {cpu} |")
         prev = r
-    first, chosen = results[0], results[min(DEFAULT_STEP, len(results) - 1)]
+    first, chosen = results[0], results[DEFAULT_STEP]
     lines += ["", f"Defaults → adrisk's default: HTTP ×{chosen.http / first.http:.2f}, "
               f"gRPC ×{chosen.grpc / first.grpc:.2f}.", ""]
     for r in (first, chosen):
@@ -234,11 +229,8 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     baseline, results = measure(args.seconds)
-    text = render(args.seconds, baseline, results)
-    print(text)
-    if args.out:
-        write_section(Path(args.out), "## Single-call overhead: profile and Ray Serve's throughput options\n\n"
-                      + text, key="hops")
+    publish(render(args.seconds, baseline, results),
+            "Single-call overhead: profile and Ray Serve's throughput options", "hops", args.out)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
+from benchmarks.report import publish
 from serving.net import free_port
 
 ADS = ["Double your Bitcoin in 24 hours! Send 0.1 BTC, get 0.2 BTC back, guaranteed.",
@@ -141,12 +142,7 @@ def main() -> None:
                      f"{rate / (r['summaries'] / r['seconds']):.2f} | {tok / (r['tokens'] / r['seconds']):.2f} |")
     lines += ["", f"Median time to first token: raw {r['ttft_ms']:.0f} ms, served same prompts {h['ttft_ms']:.0f} ms. "
               f"End-to-end summary statuses: {sorted(set(s['statuses']))}."]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        from benchmarks.serving_vs_inprocess import write_section
-
-        write_section(Path(args.out), "## LLM summaries: raw engine vs served\n\n" + text, key="llm")
+    publish("\n".join(lines), "LLM summaries: raw engine vs served", "llm", args.out)
 
 
 if __name__ == "__main__":

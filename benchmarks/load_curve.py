@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.report import publish
 from serving.net import free_port
 
 TEXTS = ["Double your bitcoin in 24 hours, guaranteed", "Fresh sourdough bread delivered daily",
@@ -136,12 +137,7 @@ def main() -> None:
               f"({overload['shed_with_retry_after']} carried Retry-After), {overload['other']} other errors; ingress "
               f"RSS {rss_before:.0f} MB before, {overload['rss_peak'] or 0:.0f} MB at peak, {rss_after:.0f} MB after. "
               f"Recovery at 50%: {recovery['ok']}/{recovery['sent']} answered 200."]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        from benchmarks.serving_vs_inprocess import write_section
-
-        write_section(Path(args.out), "## Latency vs load, and overload at 3×\n\n" + text, key="load_curve")
+    publish("\n".join(lines), "Latency vs load, and overload at 3×", "load_curve", args.out)
 
 
 if __name__ == "__main__":

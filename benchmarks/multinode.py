@@ -100,7 +100,7 @@ def main() -> None:
         if len(nodes) < 2 or len(per_node) < 2 or min(per_node.values()) == 0 or ok != args.requests:
             raise SystemExit("multi-node check failed: replicas or traffic did not span both nodes")
         if args.out:
-            from benchmarks.serving_vs_inprocess import write_section
+            from benchmarks.report import write_section
 
             write_section(Path(args.out), "## Multi-node check (two Ray nodes on one machine)\n\n" + text,
                           key="multinode")

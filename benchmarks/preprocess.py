@@ -16,7 +16,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.serving_vs_inprocess import machine_info, make_jpegs, write_section
+from benchmarks.report import write_section
+from benchmarks.serving_vs_inprocess import machine_info, make_jpegs
 from serving.config import load_config
 
 

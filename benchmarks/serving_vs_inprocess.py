@@ -37,12 +37,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report import write_section
 from serving.config import PROJECT_ROOT, AdriskConfig, load_config
 from serving.net import free_port
 
 PROFILE = "cpu"
 APP_NAME = "adrisk"
-FILE_HEADER = "# adrisk benchmarks\n\nGenerated sections; re-run the named command to refresh one.\n"
 
 IMAGE_SIZE = (1280, 960)
 JPEG_QUALITY = 93  # ~150 KB per image
@@ -139,9 +139,19 @@ class CpuMeter:
         return CpuUse(wall, by_title, max(0.0, others))
 
 
+def stat_cpu_seconds(fields: list[str]) -> float:
+    """utime + stime + cutime + cstime of /proc/PID/stat's fields after the command name: short-lived
+    children (tesseract) are reaped between readings, and only their parent's counters keep their CPU."""
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    return stat_cpu_seconds(raw[raw.rindex(")") + 2:].split())
+
+
 def process_cpu() -> dict[int, float]:
     """CPU seconds of this process and every descendant (Ray's daemons and workers), by pid."""
-    tick = os.sysconf("SC_CLK_TCK")
     children: dict[int, list[int]] = {}
     stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
@@ -160,9 +170,7 @@ def process_cpu() -> dict[int, float]:
         pid = todo.pop()
         todo += children.get(pid, [])
         if pid in stats:
-            # utime + stime, plus cutime + cstime: short-lived children (tesseract) are reaped
-            # between readings, and only their parent's counters keep their CPU.
-            out[pid] = sum(int(v) for v in stats[pid][11:15]) / tick
+            out[pid] = stat_cpu_seconds(stats[pid])
     return out
 
 
@@ -665,20 +673,6 @@ def render_ratios(rates: list[Rate], served: list[PhaseResult]) -> list[str]:
     return lines
 
 
-def write_section(path: Path, section: str, key: str = "serving_vs_inprocess") -> None:
-    """Write or replace the section between `<!-- bench:KEY:start/end -->` markers."""
-    mark_start, mark_end = f"<!-- bench:{key}:start -->", f"<!-- bench:{key}:end -->"
-    block = f"{mark_start}\n{section}\n{mark_end}"
-    text = path.read_text(encoding="utf-8") if path.exists() else FILE_HEADER
-    start, end = text.find(mark_start), text.find(mark_end)
-    if start != -1 and end > start:
-        text = text[:start] + block + text[end + len(mark_end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
@@ -698,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
     report = render(info, args.quick, jpegs, rates, served, startup_s)
     print(report)
     if args.out:
-        write_section(args.out, report)
+        write_section(args.out, report, key="serving_vs_inprocess")
         log(f"wrote {args.out}")
     return 0
 

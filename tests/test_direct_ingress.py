@@ -1,6 +1,7 @@
 """With Ray Serve's direct ingress on (configs/serve/ray_env.yaml `local`), the Ingress replica
-serves HTTP and gRPC on its own ports as well: same API, same answers, same overload behaviour,
-one hop fewer than the proxy."""
+serves HTTP and gRPC on its own ports as well: same API, same answers, same error mapping, one
+hop fewer than the proxy. (Shedding at overload is the Ingress's own admission gate, which these
+ports reach like the proxy does; tests/test_service_overload.py drives it.)"""
 
 from __future__ import annotations
 
