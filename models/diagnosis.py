@@ -1,5 +1,6 @@
-"""The LLM diagnosis: its JSON schema (from the taxonomy), its prompt, its validation, and how it may
-change a decision (raise to human_review, never downgrade).
+"""The LLM diagnosis: its JSON schema (from the taxonomy), its prompt, its validation, the check that
+holds it to the models' evidence, and how it may change a decision (raise to human_review, never
+downgrade).
 
 Untrusted content (ad copy, OCR, page text) is fenced between markers carrying a per-request random
 id, so text inside cannot forge the end of its own fence.
@@ -15,7 +16,18 @@ from typing import Any
 import yaml
 
 from serving.config import AdriskConfig, resolve_config_path
-from serving.schemas import MAX_VIOLATIONS, SEVERITIES, Action, Decision, Diagnosis, Severity
+from serving.schemas import (
+    MAX_VIOLATIONS,
+    SEVERITIES,
+    Action,
+    Consistency,
+    Decision,
+    Diagnosis,
+    LlmDiagnosis,
+    Severity,
+    UnsupportedViolation,
+    Violation,
+)
 
 
 def diagnosis_schema(category_ids: list[str]) -> dict[str, Any]:
@@ -52,8 +64,8 @@ def diagnosis_schema(category_ids: list[str]) -> dict[str, Any]:
     }
 
 
-def validate_diagnosis(raw: str, category_ids: list[str]) -> Diagnosis:
-    diagnosis = Diagnosis.model_validate_json(raw)
+def validate_diagnosis(raw: str, category_ids: list[str]) -> LlmDiagnosis:
+    diagnosis = LlmDiagnosis.model_validate_json(raw)
     unknown = [v.category for v in diagnosis.violations if v.category not in category_ids]
     if unknown:
         raise ValueError(f"unknown categories in diagnosis: {unknown}")
@@ -130,6 +142,50 @@ def build_messages(
             {"role": "user", "content": content}]
 
 
+def check_against_evidence(diagnosis: LlmDiagnosis, scores: dict[str, float], config: AdriskConfig) -> Diagnosis:
+    """Hold what the LLM wrote to the models' scores, under the policy thresholds `config` puts in force.
+
+    - A violation in a category scored below its review threshold is no finding: it moves from
+      `violations` to `unsupported`, with the score and the threshold.
+    - The confidence is capped at what the evidence backs: the highest score among the supported
+      violations' categories (0 when the LLM named violations and none is supported); for a
+      diagnosis that names none, 1 − the highest category score (confidence that nothing is wrong
+      cannot exceed the evidence that nothing is). The reported value stays in `llm_confidence`.
+    - `consistency`: `consistent` when every named violation is supported (or none is named and no
+      category reached review), `partly_unsupported` when only some are, `unsupported` when none
+      is, or when none is named while the models flagged a category.
+    """
+    supported: list[Violation] = []
+    unsupported: list[UnsupportedViolation] = []
+    for v in diagnosis.violations:
+        score, review = scores.get(v.category, 0.0), config.thresholds(v.category).review
+        if score >= review:
+            supported.append(v)
+            continue
+        unsupported.append(UnsupportedViolation(
+            **v.model_dump(), model_score=round(score, 6), review_threshold=review,
+            reason=f"{v.category} scored {score:.3f}, below its review threshold {review:g}: the models do not back it",
+        ))
+    if diagnosis.violations:
+        backed = max((scores.get(v.category, 0.0) for v in supported), default=0.0)
+        consistency = (Consistency.consistent if not unsupported
+                       else Consistency.partly_unsupported if supported else Consistency.unsupported)
+    else:
+        backed = 1.0 - max(scores.values(), default=0.0)
+        flagged = any(scores.get(c, 0.0) >= config.thresholds(c).review for c in config.taxonomy.ids)
+        consistency = Consistency.unsupported if flagged else Consistency.consistent
+    confidence = min(diagnosis.confidence, round(max(backed, 0.0), 6))
+    return Diagnosis(
+        consistency=consistency,
+        violations=supported,
+        unsupported=unsupported,
+        summary=diagnosis.summary,
+        confidence=confidence,
+        llm_confidence=diagnosis.confidence,
+        confidence_capped=confidence < diagnosis.confidence,
+    )
+
+
 RAISING_SEVERITIES = {Severity.high, Severity.critical}
 RAISE_MIN_CONFIDENCE = 0.5
 
@@ -139,9 +195,14 @@ def merge_decision(
 ) -> Decision:
     """The LLM explains; it may raise approve/deboost to human_review, and never lowers anything.
 
-    A raise needs a serious violation the models corroborate (its category scored ≥ min_score), so
-    a small model's hallucinated category cannot send clean ads to reviewers.
+    `diagnosis` is the one check_against_evidence returned: its `violations` are the supported ones
+    only (category at or above its review threshold) and its `confidence` is the capped one. A
+    raise needs a serious supported violation whose category also scored ≥ min_score, with capped
+    confidence ≥ 0.5, so a small model's hallucinated category cannot send clean ads to reviewers.
+    (An approved ad has no category at review, so in practice the raise is deboost → human_review.)
     """
+    if diagnosis.consistency is Consistency.unchecked:
+        raise ValueError("merge_decision needs a diagnosis checked against the evidence")
     if decision.action not in (Action.approve, Action.deboost):
         return decision
     serious = [v for v in diagnosis.violations

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from models.diagnosis import ReviewContext, merge_decision
+from models.diagnosis import ReviewContext, check_against_evidence, merge_decision
 from models.page_phishing import PagePhishingHead
 from models.scoring import ImagePart, ScoreJob, ScoreResult, Signal, TextPart, aggregate_video
 from multimodal.fetch import fetch_page
@@ -50,6 +50,7 @@ from serving.schemas import (
     Decision,
     Diagnosis,
     Evidence,
+    LlmDiagnosis,
     ReviewRequest,
     ReviewResponse,
     SummaryStatus,
@@ -297,9 +298,10 @@ class ReviewPipeline:
         return [r for r in results if r is not None]
 
     async def _summarise(
-        self, ad: PreparedAd, job: ScoreJob, result: ScoreResult, decision: Decision
+        self, ad: PreparedAd, job: ScoreJob, result: ScoreResult, decision: Decision, cfg: AdriskConfig
     ) -> tuple[SummaryStatus, Diagnosis | None, Decision, dict[str, str]]:
-        """The LLM diagnosis under a deadline. Scoring never waits on it past the deadline."""
+        """The LLM diagnosis under a deadline (scoring never waits on it past the deadline), held to
+        the final scores under `cfg`'s thresholds (the policy in force for this request)."""
         llm = self.config.llm
         mode = ad.request.options.summary or (llm.default_summary if llm else "none")
         if mode == "none":
@@ -331,7 +333,7 @@ class ReviewPipeline:
         versions = {"llm": out["model"], "llm_prompt": out["prompt_version"]}
         if not out["ok"]:
             return SummaryStatus.invalid, None, decision, versions
-        diagnosis = Diagnosis.model_validate(out["diagnosis"])
+        diagnosis = check_against_evidence(LlmDiagnosis.model_validate(out["diagnosis"]), result.scores, cfg)
         merged = merge_decision(decision, diagnosis, result.scores, llm.raise_min_score)
         return SummaryStatus.ok, diagnosis, merged, versions
 
@@ -557,7 +559,7 @@ class ReviewPipeline:
             shadow["policy"] = {"version": f"{shadow_cfg.policy.name}@{shadow_cfg.policy.version}",
                                 "action": shadow_decision.action.value, "scores": shadow_fused.scores}
         t = time.perf_counter()
-        status, diagnosis, decision, llm_versions = await self._summarise(ad, job, final, decision)
+        status, diagnosis, decision, llm_versions = await self._summarise(ad, job, final, decision, cfg)
         if status not in (SummaryStatus.not_requested, SummaryStatus.skipped, SummaryStatus.disabled):
             stage_ms["llm"] = (time.perf_counter() - t) * 1000
         versions.update(llm_versions)

@@ -28,7 +28,8 @@ def test_every_message_mirrors_its_pydantic_model_field_for_field():
         checked.append(name)
     # ...and every request/response model the HTTP API uses has a message.
     for model in ("ReviewRequest", "ReviewResponse", "BatchReviewRequest", "BatchReviewResponse", "FeedbackRequest",
-                  "FeedbackResponse", "TaxonomyResponse", "Decision", "Evidence", "Diagnosis", "Violation"):
+                  "FeedbackResponse", "TaxonomyResponse", "Decision", "Evidence", "Diagnosis", "Violation",
+                  "UnsupportedViolation"):
         assert model in checked
     service = pb.DESCRIPTOR.services_by_name["Adrisk"]
     assert {m.name for m in service.methods} == {"Review", "ReviewBatch", "Feedback", "GetTaxonomy"}
@@ -62,9 +63,14 @@ def test_responses_map_back_without_losing_fields():
         request_id="r", scores={"scam_fraud": 0.9}, content_scores=None, fusion_rules=["x"],
         decision=schemas.Decision(action="reject", categories=["scam_fraud"], reasons=["why"], policy_version="p@1"),
         evidence=[], model_versions={"m": "1"}, timings_ms={"total": 1.0}, summary_status="ok",
-        diagnosis=schemas.Diagnosis(violations=[schemas.Violation(category="scam_fraud", severity="high",
-                                                                  evidence="e", rationale="r")],
-                                    summary="s", confidence=0.5),
+        diagnosis=schemas.Diagnosis(
+            violations=[schemas.Violation(category="scam_fraud", severity="high", evidence="e", rationale="r")],
+            unsupported=[schemas.UnsupportedViolation(category="adult_sexual", severity="high", evidence="e",
+                                                      rationale="r", model_score=0.04, review_threshold=0.5,
+                                                      reason="below review")],
+            summary="s", confidence=0.5, llm_confidence=1.0, confidence_capped=True,
+            consistency="partly_unsupported"),
     )
     message = model_to_message(response, pb.ReviewResponse)
     assert schemas.ReviewResponse.model_validate(message_to_dict(message)) == response
+    assert message.diagnosis.unsupported[0].review_threshold == 0.5 and message.diagnosis.confidence_capped

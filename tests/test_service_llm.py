@@ -27,6 +27,20 @@ def test_summary_always_returns_a_schema_valid_diagnosis(client):
     assert body["model_versions"]["llm"].startswith("SmolLM2-135M-Instruct@")
     assert body["model_versions"]["llm_prompt"] == "prompt-1"
     assert body["timings_ms"]["llm"] > 0
+    # Held to the evidence: nothing in `violations` sits below its category's review threshold;
+    # what the LLM named there is in `unsupported`, with the score and threshold, and the confidence
+    # is capped at what the scores back.
+    review_at = {c["id"]: c["thresholds"]["review"] for c in client.get("/v1/taxonomy").json()["categories"]}
+    assert all(body["scores"][v.category] >= review_at[v.category] for v in diagnosis.violations)
+    for u in diagnosis.unsupported:
+        assert u.model_score == round(body["scores"][u.category], 6) < review_at[u.category] == u.review_threshold
+    assert diagnosis.consistency in {"consistent", "partly_unsupported", "unsupported"}
+    assert diagnosis.llm_confidence is not None and diagnosis.confidence <= diagnosis.llm_confidence
+    assert diagnosis.confidence_capped == (diagnosis.confidence < diagnosis.llm_confidence)
+    if diagnosis.violations:
+        assert diagnosis.confidence <= max(body["scores"][v.category] for v in diagnosis.violations)
+    elif diagnosis.unsupported:
+        assert diagnosis.consistency == "unsupported" and diagnosis.confidence == 0
 
 
 def test_injection_cannot_downgrade_the_decision(client):

@@ -212,15 +212,41 @@ class Violation(_message.Message):
     rationale: str
     def __init__(self, category: _Optional[str] = ..., severity: _Optional[str] = ..., evidence: _Optional[str] = ..., rationale: _Optional[str] = ...) -> None: ...
 
+class UnsupportedViolation(_message.Message):
+    __slots__ = ("category", "severity", "evidence", "rationale", "model_score", "review_threshold", "reason")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    RATIONALE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SCORE_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    category: str
+    severity: str
+    evidence: str
+    rationale: str
+    model_score: float
+    review_threshold: float
+    reason: str
+    def __init__(self, category: _Optional[str] = ..., severity: _Optional[str] = ..., evidence: _Optional[str] = ..., rationale: _Optional[str] = ..., model_score: _Optional[float] = ..., review_threshold: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class Diagnosis(_message.Message):
-    __slots__ = ("violations", "summary", "confidence")
+    __slots__ = ("violations", "summary", "confidence", "unsupported", "llm_confidence", "confidence_capped", "consistency")
     VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    UNSUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    LLM_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_CAPPED_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
     violations: _containers.RepeatedCompositeFieldContainer[Violation]
     summary: str
     confidence: float
-    def __init__(self, violations: _Optional[_Iterable[_Union[Violation, _Mapping]]] = ..., summary: _Optional[str] = ..., confidence: _Optional[float] = ...) -> None: ...
+    unsupported: _containers.RepeatedCompositeFieldContainer[UnsupportedViolation]
+    llm_confidence: float
+    confidence_capped: bool
+    consistency: str
+    def __init__(self, violations: _Optional[_Iterable[_Union[Violation, _Mapping]]] = ..., summary: _Optional[str] = ..., confidence: _Optional[float] = ..., unsupported: _Optional[_Iterable[_Union[UnsupportedViolation, _Mapping]]] = ..., llm_confidence: _Optional[float] = ..., confidence_capped: _Optional[bool] = ..., consistency: _Optional[str] = ...) -> None: ...
 
 class ReviewResponse(_message.Message):
     __slots__ = ("request_id", "scores", "content_scores", "fusion_rules", "decision", "evidence", "model_versions", "timings_ms", "cached", "summary_status", "diagnosis")
