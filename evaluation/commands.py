@@ -130,3 +130,7 @@ def add_parsers(sub: Any, default_data: Path) -> None:
     ab.add_argument("--since-hours", type=float, default=None)
     ab.add_argument("--report", default=None, help="also write the Markdown here")
     ab.set_defaults(func=cmd_ab)
+
+    from evaluation.page_commands import add_page_parsers
+
+    add_page_parsers(sub, _start_local)

@@ -22,6 +22,7 @@ class Outcome:
     action: str = ""
     categories: list[str] = field(default_factory=list)
     error: str = ""
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # kept in memory, not in to_json
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.example.id, "source": self.example.source, "labels": self.example.labels,
@@ -48,7 +49,8 @@ async def _post_batch(session, url: str, chunk: list[LabeledExample], run: str, 
     for ex, item in zip(chunk, body["results"], strict=True):
         if item["ok"]:
             r = item["result"]
-            out.append(Outcome(ex, True, r["scores"], r["decision"]["action"], r["decision"]["categories"]))
+            out.append(Outcome(ex, True, r["scores"], r["decision"]["action"], r["decision"]["categories"],
+                               evidence=r.get("evidence", [])))
         else:
             out.append(Outcome(ex, False, error=f"{item['error']['error']}: {item['error']['detail']}"))
     return out

@@ -45,6 +45,7 @@ MAX_SCRIPT_CHARS = 1_000_000  # inline script text searched for redirects, in al
 MAX_LABELS = 5000
 MAX_HEADINGS = 50
 LABEL_ANCESTORS = 6
+NOSCRIPT_ANCESTORS = 64
 
 _JS_LOCATION = re.compile(
     r"""\blocation(?:\s{0,8}\.\s{0,8}href)?\s{0,8}=(?!=)\s{0,8}(["'`])([^"'`\\\r\n]{1,2048})\1"""
@@ -102,6 +103,15 @@ def _is_hidden_iframe(node: LexborNode) -> bool:
         or style.endswith(("width:0", "height:0"))
         or "hidden" in node.attributes
     )
+
+
+def _in_noscript(node: LexborNode) -> bool:
+    parent, steps = node.parent, 0
+    while parent is not None and steps < NOSCRIPT_ANCESTORS:
+        if parent.tag == "noscript":
+            return True
+        parent, steps = parent.parent, steps + 1
+    return False
 
 
 class _Extractor:
@@ -263,6 +273,7 @@ class _Extractor:
                 border=_attr(node, "border", 32),
                 style=_attr(node, "style", MAX_SHORT_CHARS),
                 hidden=_is_hidden_iframe(node),
+                noscript=_in_noscript(node),
             )
             for node in self.tree.css("iframe, frame")[:MAX_LIST]
         ]

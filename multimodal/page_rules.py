@@ -18,7 +18,7 @@ from serving.config import CONFIG_DIR, Taxonomy
 
 # Strength levels each signal must define in page_signals.yaml (the detectors look them up).
 REQUIRED_SCORES: dict[str, set[str]] = {
-    "credential_field": {"field", "secret_phrase"},
+    "credential_field": {"own_site", "field", "off_site", "secret_phrase"},
     "payment_field": {"field"},
     "personal_data_field": {"field", "government_id"},
     "cross_domain_form": {"other_domain", "with_sensitive_fields", "ip_address", "mailto"},
@@ -26,10 +26,10 @@ REQUIRED_SCORES: dict[str, set[str]] = {
     "auto_download": {"download_attribute", "redirect", "iframe"},
     "download_link": {"archive", "executable"},
     "urgency_language": {"first", "each_more", "countdown", "max"},
-    "missing_business_identity": {"per_missing_group"},
+    "missing_business_identity": {"per_missing_group", "max"},
     "meta_refresh_redirect": {"same_site", "unknown_site", "cross_site"},
     "js_redirect": {"same_site", "unknown_site", "cross_site"},
-    "hidden_iframe": {"hidden"},
+    "hidden_iframe": {"same_site", "other_site"},
     "markup_abuse": {"parse_limited"},
 }
 
@@ -112,6 +112,12 @@ class BusinessIdentityRules(_Strict):
         return self
 
 
+class IframeRules(_Strict):
+    embed_hosts: Terms  # a hidden iframe to one of these (or a subdomain) is the vendor's documented embed
+
+    _clean = field_validator("embed_hosts")(_non_empty_terms)
+
+
 class PhishingFeatureLists(_Strict):
     phish_hints: Terms
     suspicious_tlds: Terms
@@ -127,6 +133,7 @@ class PageSignalsConfig(_Strict):
     downloads: DownloadRules
     urgency: UrgencyRules
     business_identity: BusinessIdentityRules
+    iframes: IframeRules
     multi_label_suffixes: Terms
     hosting_suffixes: Terms
     phishing_features: PhishingFeatureLists

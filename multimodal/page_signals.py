@@ -8,6 +8,7 @@ configs/page_signals.yaml and configs/brands.yaml via multimodal/page_rules.py.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -21,8 +22,8 @@ from multimodal.page_rules import (
     normalize_identifier,
     normalize_text,
 )
-from multimodal.page_types import FormField, PageAnalysis, PageExtras, PageSignal
-from multimodal.page_urls import host_in_domains, hostname, is_ip, path_extension, registrable_domain
+from multimodal.page_types import FormField, FormInfo, PageAnalysis, PageExtras, PageSignal
+from multimodal.page_urls import absolute_url, host_in_domains, hostname, is_ip, path_extension, registrable_domain
 
 EXAMPLES = 3
 _EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
@@ -125,12 +126,63 @@ def _classify(f: FormField) -> dict[str, str]:
     return found
 
 
-def _field_signals(fields: list[tuple[FormField, dict[str, str]]]) -> list[PageSignal]:
+def _form_target(form: FormInfo, analysis: PageAnalysis) -> str:
+    """Where a form submits, as far as the page says: same_site, other_site or unknown."""
+    action = form.action.strip().lower()
+    if action.startswith("mailto:"):
+        return "other_site"
+    if not action or ("://" not in action and not action.startswith(("//", "javascript:"))):
+        return "same_site"  # no action, or a relative one: the page's own site, whatever its URL
+    target_host = hostname(form.action_url)
+    if is_ip(target_host) and target_host != analysis.host:
+        return "other_site"
+    if analysis.domain and form.action_domain:
+        return "same_site" if form.action_domain == analysis.domain else "other_site"
+    return "unknown"  # an absolute action on a page whose URL was not given
+
+
+def _credential_level(
+    analysis: PageAnalysis, fields: list[tuple[FormField, dict[str, str]]], brand: PageSignal | None
+) -> tuple[str, str]:
+    """How strong the credential evidence is (level, why): a login form of the site it sits on is
+    weak; one that posts elsewhere, or sits under a brand the page's domain does not own, is strong."""
+    if any("secret" in k for _, k in fields):
+        return "secret_phrase", ""
+    if brand is not None and brand.score >= _rules().config.signals["brand_domain_mismatch"].scores["title"]:
+        return "off_site", "; under a brand its domain does not own"
+    named = [_rules().brand_of[name] for name in
+             _rules().brand_names.find(normalize_text(" ".join([analysis.title, *analysis.headings])))]
+    unowned = [b for b in named if not host_in_domains(analysis.host, b.domains)]
+    wanted = Counter(f for f, k in fields if "credential" in k)
+    targets = []
+    for form in analysis.forms:
+        inside = [f for f in form.fields if f in wanted and _classify(f).get("credential")]
+        if not inside:
+            continue
+        target = _form_target(form, analysis)
+        action_host = hostname(form.action_url)
+        if target == "unknown" and named and not any(host_in_domains(action_host, b.domains) for b in named):
+            return "off_site", f"; the form posts to {action_host}, which {named[0].id} does not own"
+        targets.append(target)
+        wanted.subtract(inside)
+    if "other_site" in targets:
+        return "off_site", "; the form posts to another site"
+    if any(n > 0 for n in wanted.values()) or "unknown" in targets:
+        return "field", ""  # fields outside any form, or a form whose destination is unknown
+    if unowned:
+        return "field", ""  # a brand named on a page whose domain cannot be shown to own it
+    return "own_site", "; the form posts to the page's own site"
+
+
+def _field_signals(
+    fields: list[tuple[FormField, dict[str, str]]], analysis: PageAnalysis, brand: PageSignal | None
+) -> list[PageSignal]:
     out = []
     secret = [f"{_describe(f)} ({k['secret']})" for f, k in fields if "secret" in k]
     cred = [f"{_describe(f)} ({k['credential']})" for f, k in fields if "credential" in k]
     if secret or cred:
-        out.append(_signal("credential_field", "secret_phrase" if secret else "field", _examples(secret + cred)))
+        level, why = _credential_level(analysis, fields, brand)
+        out.append(_signal("credential_field", level, _examples(secret + cred) + why))
     pay = [f"{_describe(f)} ({k['payment']})" for f, k in fields if "payment" in k]
     if pay:
         out.append(_signal("payment_field", "field", _examples(pay)))
@@ -221,8 +273,10 @@ def _redirect(name: str, targets: list[str], analysis: PageAnalysis, what: str) 
     best: tuple[str, str] | None = None
     for target in targets:
         domain = registrable_domain(hostname(target), suffixes)
-        if analysis.domain is None or domain is None:
-            level = "same_site" if analysis.domain and domain is None else "unknown_site"
+        if domain is None and "://" not in target and not target.startswith("//"):
+            level = "same_site"  # a relative target (a route of this site), with or without the page URL
+        elif analysis.domain is None or domain is None:
+            level = "unknown_site"
         else:
             level = "same_site" if domain == analysis.domain else "cross_site"
         if best is None or scores[level] > scores[best[0]]:
@@ -234,11 +288,33 @@ def _redirect(name: str, targets: list[str], analysis: PageAnalysis, what: str) 
 
 
 def _hidden_iframe(analysis: PageAnalysis) -> PageSignal | None:
-    hidden = [i for i in analysis.iframe_details if i.hidden]
-    if not hidden:
+    """Hidden iframes, less the ones ordinary sites carry by design: inside <noscript> (a no-script
+    fallback beacon, never loaded by a browser that runs scripts) or to a documented embed host."""
+    rules = _rules()
+    embed_hosts = rules.config.iframes.embed_hosts
+    levels: list[tuple[str, str]] = []
+    for frame in analysis.iframe_details:
+        if not frame.hidden or frame.noscript:
+            continue
+        src = frame.src.strip()
+        lowered = src.lower()
+        if not src or lowered.startswith(("about:", "javascript:")):
+            levels.append(("same_site", src or "(no src)"))  # loads nothing from anywhere
+            continue
+        if "://" not in src and not src.startswith("//") and not lowered.startswith("data:"):
+            levels.append(("same_site", src))  # a relative URL: the page's own site
+            continue
+        host = hostname(absolute_url(src, analysis.url))
+        if host_in_domains(host, embed_hosts):
+            continue
+        same = analysis.domain is not None and registrable_domain(host, rules.config.site_suffixes) == analysis.domain
+        levels.append(("same_site" if same else "other_site", src))
+    if not levels:
         return None
-    srcs = [i.src or "(no src)" for i in hidden]
-    return _signal("hidden_iframe", "hidden", f"{len(hidden)} hidden iframe(s): {_examples(srcs)}")
+    scores = rules.config.signals["hidden_iframe"].scores
+    level = max((lvl for lvl, _ in levels), key=scores.__getitem__)
+    detail = f"{len(levels)} hidden iframe(s): {_examples([src for _, src in levels])}"
+    return _signal("hidden_iframe", level, detail)
 
 
 # ----------------------------------------------------------------------------------- text
@@ -276,7 +352,7 @@ def _missing_business_identity(analysis: PageAnalysis, extras: PageExtras) -> Pa
     if len(missing) < identity.min_missing_groups:
         return None
     spec = rules.config.signals["missing_business_identity"]
-    score = round(min(1.0, spec.scores["per_missing_group"] * len(missing)), 4)
+    score = round(min(spec.scores["max"], spec.scores["per_missing_group"] * len(missing)), 4)
     names = {"contact": "contact details", "privacy": "privacy policy", "terms": "terms", "refund": "refund policy"}
     detail = "no " + ", ".join(names.get(m, m) for m in missing) + " found in links or text"
     return PageSignal("missing_business_identity", spec.category, score, detail)
@@ -295,9 +371,10 @@ def detect_signals(analysis: PageAnalysis, extras: PageExtras) -> list[PageSigna
     classified = [(f, k) for f in analysis.fields if (k := _classify(f))]
     has_credentials = any("credential" in k or "secret" in k for _, k in classified)
     has_payment = any("payment" in k for _, k in classified)
+    brand = _brand_domain_mismatch(analysis, has_credentials, has_payment)
     detectors: list[Callable[[], PageSignal | None]] = [
         lambda: _cross_domain_form(analysis),
-        lambda: _brand_domain_mismatch(analysis, has_credentials, has_payment),
+        lambda: brand,
         lambda: _auto_download(analysis, extras),
         lambda: _download_link(analysis),
         lambda: _urgency(analysis, extras),
@@ -307,6 +384,6 @@ def detect_signals(analysis: PageAnalysis, extras: PageExtras) -> list[PageSigna
         lambda: _hidden_iframe(analysis),
         lambda: _markup_abuse(analysis),
     ]
-    signals = _field_signals(classified)
+    signals = _field_signals(classified, analysis, brand)
     signals += [s for s in (d() for d in detectors) if s is not None]
     return signals

@@ -52,6 +52,7 @@ class IframeInfo:
     border: str
     style: str
     hidden: bool  # 0/1 px, display:none, visibility:hidden or the hidden attribute
+    noscript: bool = False  # inside <noscript>: loaded only by browsers with scripting off
 
 
 @dataclass(frozen=True)
