@@ -20,6 +20,7 @@ from ray import serve
 from ray.serve.grpc_util import RayServegRPCContext
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from models.quality import page_signal_categories, quality_record
 from serving import __version__, metrics
 from serving.auth import KeyRing
 from serving.config import AdriskConfig, load_config, resolve_project_path
@@ -203,6 +204,7 @@ class AdriskIngress:
         )
         app.state.max_body_bytes = self.config.limits.max_body_bytes
         self._backing: dict[str, list[dict[str, Any]]] | None = None
+        self._quality: dict[str, Any] = {}  # category → CategoryQuality, built with _backing
 
     # ------------------------------------------------------------------------ health
     @app.get("/healthz", summary="Liveness")
@@ -234,6 +236,15 @@ class AdriskIngress:
                     backing[category].append(
                         {"kind": f"image:{model.backend}", "model": f"{model.name}@{model.version}"}
                     )
+            page_head = self.pipeline.page_head
+            if page_head is not None:
+                backing["phishing"].append({"kind": "page_head", "model": page_head.ident,
+                                            "data": page_head.manifest["source"]})
+            for category, names in page_signal_categories().items():
+                backing[category] += [{"kind": "page_signal", "signal": name} for name in names]
+            heads_manifest = await self.handles["scorer"].manifest.remote()
+            self._quality = quality_record(self.config, heads_manifest,
+                                           page_head.manifest if page_head is not None else None)
             self._backing = backing
         return TaxonomyResponse(
             version=self.config.taxonomy.version,
@@ -245,6 +256,7 @@ class AdriskIngress:
                     thresholds=self.config.thresholds(c.id).model_dump(),
                     egregious=c.egregious, zero_tolerance=c.zero_tolerance,
                     backed_by=self._backing.get(c.id, []), references=c.references,
+                    quality=self._quality[c.id],
                 )
                 for c in self.config.taxonomy.categories
             ],

@@ -243,6 +243,10 @@ class RiskScorer:
     def backing(self) -> dict[str, list[dict[str, Any]]]:
         return self.heads.backing()
 
+    def manifest(self) -> dict[str, Any]:
+        """The serving head set's manifest (its held-out figures feed the quality record)."""
+        return self.heads.manifest
+
     async def score(self, jobs: list[ScoreJob]) -> list[ScoreResult]:
         """With a multiplexed model id (a head version under rollout), that version scores."""
         version = serve.get_multiplexed_model_id()

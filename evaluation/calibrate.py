@@ -1,11 +1,23 @@
-"""Choose per-category thresholds for a target overkill (and optionally leak) on an eval's results,
-and write them as a new policy version: the current policy with threshold overrides, annotated."""
+"""Fit per-category thresholds on the *calibration* split and write them as a new policy version.
+
+What an analyst can run safely:
+  - thresholds are fitted on one eval run (`adrisk eval --split calibration`) and checked on another
+    (`--check`, the evaluation split): the figures printed are never from the rows that were fitted;
+  - reject: the lowest threshold where held-out benign commercial text (product listings) reaches
+    reject at most `target_commercial_reject` of the time and all negatives at most `target_overkill`;
+  - review: as low as the overall budget allows (benign ads at or above any review threshold ≤
+    `target_review_budget`), and always at least `min_band` below reject, so the band never collapses;
+  - no threshold moves by more than `max_step` in one calibration;
+  - categories with fewer than `min_positives` positives (or no negatives) keep their thresholds, and
+    the output says why.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,64 +26,162 @@ import yaml
 from serving.config import load_config, resolve_config_path
 
 GRID = np.round(np.arange(0.05, 0.995, 0.01), 2)
+COMMERCIAL_SOURCE = "products"
 
 
-def _read_results(path: Path) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if r["ok"]]
+@dataclass
+class Rows:
+    """One eval run's results as arrays: scores (n, categories), labels (n, categories; -1 unknown)."""
+
+    categories: list[str]
+    scores: np.ndarray
+    labels: np.ndarray
+    benign: np.ndarray
+    commercial: np.ndarray
+
+    @classmethod
+    def read(cls, path: Path, categories: list[str]) -> Rows:
+        docs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        docs = [d for d in docs if d["ok"]]
+        if not docs:
+            raise ValueError(f"{path}: no successful results")
+        scores = np.array([[float(d["scores"].get(c, 0.0)) for c in categories] for d in docs])
+        labels = np.array([[int(d["labels"][c]) if c in d["labels"] else (0 if d["benign"] else -1)
+                            for c in categories] for d in docs])
+        benign = np.array([bool(d["benign"]) for d in docs])
+        commercial = np.array([d["source"] == COMMERCIAL_SOURCE for d in docs]) & benign
+        return cls(categories, scores, labels, benign, commercial)
 
 
-def _labels(rows: list[dict], category: str) -> tuple[np.ndarray, np.ndarray]:
-    y, p = [], []
-    for r in rows:
-        label = r["labels"].get(category, 0 if r["benign"] else None)
-        if label is not None:
-            y.append(int(label))
-            p.append(float(r["scores"].get(category, 0.0)))
-    return np.array(y, dtype=np.int64), np.array(p)
+@dataclass
+class Targets:
+    commercial_reject: float = 0.005
+    overkill: float = 0.01
+    review_budget: float = 0.02
+    min_positives: int = 20
+    min_band: float = 0.1
+    max_step: float = 0.2
 
 
-def choose(y: np.ndarray, p: np.ndarray, target_overkill: float, target_leak: float | None,
-           current: tuple[float, float]) -> tuple[float, float, dict[str, float]]:
-    """reject: the lowest grid threshold whose negatives-at-or-above share ≤ target_overkill;
-    review: the highest grid threshold ≤ reject whose positives-below share ≤ target_leak (when set),
-    else the current review threshold capped at reject."""
-    neg, pos = p[y == 0], p[y == 1]
-    reject = next((float(t) for t in GRID if (neg >= t).mean() <= target_overkill), float(GRID[-1]))
-    if target_leak is None:
-        review = min(current[0], reject)
-    else:
-        ok = [float(t) for t in GRID if t <= reject and (pos < t).mean() <= target_leak]
-        review = max(ok) if ok else float(GRID[0])
-    achieved = {"overkill_at_reject": round(float((neg >= reject).mean()), 4),
-                "recall_at_reject": round(float((pos >= reject).mean()), 4),
-                "leak_below_review": round(float((pos < review).mean()), 4),
-                "negatives_at_review": round(float((neg >= review).mean()), 4)}
-    return round(review, 2), round(reject, 2), achieved
+@dataclass
+class Fitted:
+    thresholds: dict[str, tuple[float, float]]  # category → (review, reject)
+    kept: dict[str, str] = field(default_factory=dict)  # category → why it kept its thresholds
 
 
-def calibrate_policy(results: Path, profile: str, target_overkill: float, target_leak: float | None,
-                     version: str, min_positives: int = 20) -> tuple[str, list[str]]:
+def _lowest(ok: list[float], default: float) -> float:
+    return min(ok) if ok else default
+
+
+def fit(rows: Rows, current: dict[str, tuple[float, float]], targets: Targets) -> Fitted:
+    fitted = Fitted(thresholds=dict(current))
+    adjustable: list[str] = []
+    for j, c in enumerate(rows.categories):
+        y, p = rows.labels[:, j], rows.scores[:, j]
+        pos, neg = p[y == 1], p[y == 0]
+        if len(pos) < targets.min_positives or len(neg) == 0:
+            fitted.kept[c] = (f"{len(pos)} positives in the calibration split (< {targets.min_positives})"
+                              if len(neg) else "no negatives in the calibration split")
+            continue
+        review0, reject0 = current[c]
+        commercial = p[rows.commercial]
+        ok = [float(t) for t in GRID if reject0 - targets.max_step <= t <= reject0 + targets.max_step
+              and (commercial >= t).mean() <= targets.commercial_reject and (neg >= t).mean() <= targets.overkill]
+        reject = round(_lowest(ok, min(0.99, reject0 + targets.max_step)), 2)
+        review = round(max(float(GRID[0]), review0 - targets.max_step), 2)
+        fitted.thresholds[c] = (min(review, round(reject - targets.min_band, 2)), reject)
+        adjustable.append(c)
+    _fit_review_budget(rows, fitted, adjustable, current, targets)
+    return fitted
+
+
+def benign_review_rate(rows: Rows, thresholds: dict[str, tuple[float, float]]) -> float:
+    if not rows.benign.any():
+        return 0.0
+    review = np.array([thresholds[c][0] for c in rows.categories])
+    return float((rows.scores[rows.benign] >= review).any(axis=1).mean())
+
+
+def _fit_review_budget(rows: Rows, fitted: Fitted, adjustable: list[str], current: dict[str, tuple[float, float]],
+                       targets: Targets) -> None:
+    """Raise review thresholds, 0.01 at a time on the category that sends the most benign rows to
+    review, until benign ads at or above any review threshold fit the budget (or nothing can rise)."""
+    benign = rows.scores[rows.benign]
+    col = {c: j for j, c in enumerate(rows.categories)}
+    while benign_review_rate(rows, fitted.thresholds) > targets.review_budget:
+        movable = [c for c in adjustable
+                   if fitted.thresholds[c][0] + 0.01 <= min(fitted.thresholds[c][1] - targets.min_band,
+                                                            current[c][0] + targets.max_step) + 1e-9]
+        if not movable:
+            return
+        worst = max(movable, key=lambda c: int((benign[:, col[c]] >= fitted.thresholds[c][0]).sum()))
+        review, reject = fitted.thresholds[worst]
+        fitted.thresholds[worst] = (round(review + 0.01, 2), reject)
+
+
+def figures(rows: Rows, thresholds: dict[str, tuple[float, float]]) -> dict[str, dict[str, float | int | None]]:
+    """Per category on one run: positives, recall at review / reject, commercial text at reject."""
+    out = {}
+    for j, c in enumerate(rows.categories):
+        y, p = rows.labels[:, j], rows.scores[:, j]
+        review, reject = thresholds[c]
+        pos = p[y == 1]
+        commercial = p[rows.commercial]
+        out[c] = {"positives": len(pos),
+                  "recall_review": round(float((pos >= review).mean()), 4) if len(pos) else None,
+                  "recall_reject": round(float((pos >= reject).mean()), 4) if len(pos) else None,
+                  "commercial_at_reject": round(float((commercial >= reject).mean()), 4) if len(commercial) else None}
+    return out
+
+
+def _fmt(x: float | int | None) -> str:
+    return "—" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
+
+
+def check_table(rows: Rows, current: dict[str, tuple[float, float]], new: dict[str, tuple[float, float]]) -> list[str]:
+    """Current vs new thresholds on the check run (the evaluation split), per category and overall."""
+    old_f, new_f = figures(rows, current), figures(rows, new)
+    lines = ["category            thresholds (now → new)   positives  recall@review now→new  recall@reject now→new"
+             "  commercial@reject now→new"]
+    for c in rows.categories:
+        o, n = old_f[c], new_f[c]
+        lines.append(f"{c:<20}{current[c][0]:.2f}/{current[c][1]:.2f} → {new[c][0]:.2f}/{new[c][1]:.2f}   "
+                     f"{o['positives']:>9}  {_fmt(o['recall_review']):>6} → {_fmt(n['recall_review']):<6}    "
+                     f"{_fmt(o['recall_reject']):>6} → {_fmt(n['recall_reject']):<6}     "
+                     f"{_fmt(o['commercial_at_reject']):>6} → {_fmt(n['commercial_at_reject'])}")
+    lines.append(f"benign ads at or above any review threshold: {benign_review_rate(rows, current):.4f} → "
+                 f"{benign_review_rate(rows, new):.4f}")
+    return lines
+
+
+def calibrate_policy(results: Path, profile: str, version: str, targets: Targets,
+                     check: Path | None = None) -> tuple[str, list[str]]:
+    """(the new policy file's text, the report lines to print). Nothing is written here."""
     config = load_config(profile)
-    rows = _read_results(results)
-    profile_doc = yaml.safe_load((resolve_config_path(f"profiles/{profile}.yaml")).read_text())
+    categories = config.taxonomy.ids
+    current = {c: (config.thresholds(c).review, config.thresholds(c).reject) for c in categories}
+    rows = Rows.read(results, categories)
+    fitted = fit(rows, current, targets)
+    profile_doc = yaml.safe_load(resolve_config_path(f"profiles/{profile}.yaml").read_text())
     base_file = resolve_config_path(profile_doc["policy"])
     policy = yaml.safe_load(base_file.read_text())
     thresholds = dict(policy.get("thresholds") or {})
-    summary, provenance = [], []
-    for category in config.taxonomy.ids:
-        y, p = _labels(rows, category)
-        current = config.thresholds(category)
-        if int(y.sum()) < min_positives or int((y == 0).sum()) < min_positives:
-            summary.append(f"{category}: kept {current.review}/{current.reject} ({int(y.sum())} positives)")
+    report = [f"fitted on {results} ({len(rows.scores)} results); benign ads at or above review: "
+              f"{benign_review_rate(rows, current):.4f} → {benign_review_rate(rows, fitted.thresholds):.4f} "
+              f"(budget {targets.review_budget})"]
+    provenance = []
+    for c in categories:
+        if c in fitted.kept:
+            report.append(f"{c}: kept {current[c][0]}/{current[c][1]}: {fitted.kept[c]}")
             continue
-        review, reject = choose(y, p, target_overkill, target_leak, (current.review, current.reject))[:2]
-        achieved = choose(y, p, target_overkill, target_leak, (current.review, current.reject))[2]
-        thresholds[category] = {"review": review, "reject": reject}
-        line = (f"{category}: {current.review}/{current.reject} → {review}/{reject} "
-                f"(n={len(y)}, pos={int(y.sum())}; {json.dumps(achieved)})")
-        summary.append(line)
+        review, reject = fitted.thresholds[c]
+        thresholds[c] = {"review": review, "reject": reject}
+        line = f"{c}: {current[c][0]}/{current[c][1]} → {review}/{reject}"
+        report.append(line)
         provenance.append(line)
+    if check is not None:
+        report += ["", f"checked on {check} (not used for fitting):",
+                   *check_table(Rows.read(check, categories), current, fitted.thresholds)]
     policy["version"] = str(version)
     policy["thresholds"] = thresholds
     load_config(profile, {"policy_doc": policy})  # the new version must load before it is written
@@ -79,9 +189,10 @@ def calibrate_policy(results: Path, profile: str, target_overkill: float, target
     header = [
         f"# Policy {policy['name']}@{version}: written by `adrisk calibrate` on {dt.datetime.now(dt.UTC):%Y-%m-%d} "
         f"from {base_file.name}",
-        f"# Targets: overkill ≤ {target_overkill} per category at reject"
-        + (f", leak ≤ {target_leak} below review" if target_leak is not None else "")
-        + f"; eval results {results.name} sha256 {digest}…",
+        f"# Fitted on {results.name} (sha256 {digest}…): benign commercial text at reject ≤ "
+        f"{targets.commercial_reject}, negatives at reject ≤ {targets.overkill}, benign ads at review ≤ "
+        f"{targets.review_budget}, review ≥ {targets.min_band} below reject, steps ≤ {targets.max_step}",
         *[f"#   {line}" for line in provenance],
+        *[f"#   {c}: kept ({why})" for c, why in fitted.kept.items()],
     ]
-    return "\n".join(header) + "\n" + yaml.safe_dump(policy, sort_keys=False, allow_unicode=True), summary
+    return "\n".join(header) + "\n" + yaml.safe_dump(policy, sort_keys=False, allow_unicode=True), report

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.dataset import build_shared_set, load_set, write_set
+from serving.config import PROJECT_ROOT
 
 
 def service_thresholds(url: str) -> tuple[dict[str, tuple[float, float]], str]:
@@ -31,9 +32,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     config = load_config(args.profile)
     report = Path(args.report)
     if args.data == "shared":
-        examples = build_shared_set(Path(args.shared_dir), per_source=args.per_source)
+        examples = build_shared_set(Path(args.shared_dir), per_source=args.per_source, split=args.split)
         write_set(report / "eval_set.jsonl", examples)
-        described = f"../shared/data held-out split, {args.per_source} per source (see its README; not ad data)"
+        described = (f"../shared/data grouped {args.split} split, at most {args.per_source} per source "
+                     "(see its README; not ad data)")
     else:
         examples = load_set(Path(args.data), config.taxonomy.ids)
         described = args.data
@@ -53,7 +55,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
              f"Service: {url if not args.local else 'started locally for this run'}; policy {policy_version}",
              f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; `options.record: false` (nothing logged)",
              "Leak rate: violations the service approved. Overkill: benign examples it rejected or suspended."]
-    path = write_report(metrics, outcomes, report, "adrisk evaluation", notes)
+    from models.quality import load_record
+    from serving.config import resolve_project_path
+
+    quality = load_record(config, resolve_project_path(config.heads.text), resolve_project_path(config.heads.page))
+    path = write_report(metrics, outcomes, report, "adrisk evaluation", notes, quality)
     o = metrics["overall"]
     print(f"{metrics['n']} examples, {metrics['errors']} errors; leak rate {o['leak_rate']}, overkill {o['overkill']}")
     print(f"report: {path} (and report.html)")
@@ -71,17 +77,51 @@ def _start_local(profile: str):
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from evaluation.calibrate import calibrate_policy
+    from evaluation.ab import compare_policies, render
+    from evaluation.calibrate import Targets, calibrate_policy
 
-    text, summary = calibrate_policy(
-        Path(args.results), args.profile, args.target_overkill, args.target_leak, args.version, args.min_positives)
+    targets = Targets(commercial_reject=args.target_commercial_reject, overkill=args.target_overkill,
+                      review_budget=args.review_budget, min_positives=args.min_positives,
+                      min_band=args.min_band, max_step=args.max_step)
+    check = Path(args.check) if args.check else None
+    text, report = calibrate_policy(Path(args.results), args.profile, args.version, targets, check)
+    for line in report:
+        print(line)
+    store = Path(args.store)
+    if store.exists():  # what the new policy would have done to the logged traffic, before writing it
+        with tempfile.TemporaryDirectory() as tmp:
+            candidate = Path(tmp) / "candidate.yaml"
+            candidate.write_text(text)
+            from serving.config import load_config
+
+            in_force = load_config(args.profile).policy
+            current = policy_file_in_force(args.profile)
+            result = compare_policies(store, args.profile, str(current), str(candidate))
+        approve_to_block = sum(v for k, v in result["transitions"].items()
+                               if k.startswith("approve →") and k.split("→ ")[1] in ("reject", "suspend_account"))
+        print(f"\npreview against the policy in force ({in_force.name}@{in_force.version}) on {store}: "
+              f"agreement {result['agreement']}, approvals turned to reject/suspend {approve_to_block}")
+        print(render(result))
+    else:
+        print(f"\nno decision log at {store}: no A/B preview (pass --store)")
+    if args.dry_run:
+        print("--dry-run: nothing written")
+        return 0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    for line in summary:
-        print(line)
     print(f"wrote {out}")
     return 0
+
+
+def policy_file_in_force(profile: str) -> Path:
+    """The policy file a profile has in force."""
+    import yaml
+
+    from serving.config import resolve_config_path
+
+    doc = yaml.safe_load(resolve_config_path(f"profiles/{profile}.yaml").read_text())
+    return resolve_config_path(doc["policy"])
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
@@ -105,18 +145,30 @@ def add_parsers(sub: Any, default_data: Path) -> None:
     ev.add_argument("--profile", default="cpu")
     ev.add_argument("--shared-dir", default=str(default_data))
     ev.add_argument("--per-source", type=int, default=300)
+    ev.add_argument("--split", choices=["evaluation", "calibration"], default="evaluation",
+                    help="with --data shared: which grouped held-out split (calibrate on one, report on the other)")
     ev.add_argument("--batch-size", type=int, default=16)
     ev.add_argument("--concurrency", type=int, default=4)
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=cmd_eval)
 
-    cal = sub.add_parser("calibrate", help="choose thresholds for a target overkill/leak; write a policy version")
-    cal.add_argument("--results", required=True, help="results.jsonl of an `adrisk eval` run")
-    cal.add_argument("--target-overkill", type=float, default=0.02,
+    cal = sub.add_parser("calibrate", help="fit thresholds on a calibration run; check them; write a policy version")
+    cal.add_argument("--results", required=True,
+                     help="results.jsonl of `adrisk eval --data shared --split calibration` (fitted here)")
+    cal.add_argument("--check", default=None,
+                     help="results.jsonl of a separate run (the evaluation split) to report the new thresholds on")
+    cal.add_argument("--target-commercial-reject", type=float, default=0.005,
+                     help="largest share of benign commercial text at or above a category's reject threshold")
+    cal.add_argument("--target-overkill", type=float, default=0.01,
                      help="largest share of a category's negatives at or above its reject threshold")
-    cal.add_argument("--target-leak", type=float, default=None,
-                     help="largest share of a category's positives below its review threshold")
+    cal.add_argument("--review-budget", type=float, default=0.02,
+                     help="largest share of benign ads at or above any review threshold")
     cal.add_argument("--min-positives", type=int, default=20, help="categories with fewer keep their thresholds")
+    cal.add_argument("--min-band", type=float, default=0.1, help="review stays at least this far below reject")
+    cal.add_argument("--max-step", type=float, default=0.2, help="largest change of one threshold")
+    cal.add_argument("--store", default=str(PROJECT_ROOT / "var" / "decisions.sqlite3"),
+                     help="decision log for the A/B preview against the policy in force")
+    cal.add_argument("--dry-run", action="store_true", help="print the fit, the check and the preview; write nothing")
     cal.add_argument("--profile", default="cpu")
     cal.add_argument("--version", required=True, help="the new policy version")
     cal.add_argument("--out", required=True, help="the new policy file (e.g. configs/policy/v3.yaml)")

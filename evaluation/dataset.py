@@ -2,8 +2,8 @@
 
 `request` is a ReviewRequest body (without request_id); `labels` maps the categories the source
 knows about to 0/1; `benign` marks examples harmless in every category (good ads, for overkill).
-`build_shared_set` draws a set from ../shared/data's *held-out* split only (the split the heads
-never trained on), so an eval on it is honest.
+`build_shared_set` draws a set from ../shared/data's grouped *evaluation* (or *calibration*) split
+only, groups the heads never trained on, so an eval on it is honest.
 """
 
 from __future__ import annotations
@@ -64,14 +64,19 @@ def write_set(path: Path, examples: list[LabeledExample]) -> None:
             fh.write(json.dumps(asdict(ex), ensure_ascii=False) + "\n")
 
 
-def build_shared_set(data_dir: Path, per_source: int = 300, seed: int = 7) -> list[LabeledExample]:
-    """Held-out texts as ad copy and held-out phishing-set URLs as landing pages, `per_source` each."""
-    from models.training import is_heldout, load_examples, load_phishing_urls
+def build_shared_set(data_dir: Path, per_source: int = 300, seed: int = 7,
+                     split: str = "evaluation") -> list[LabeledExample]:
+    """One split of ../shared/data (grouped, models/splits.py): texts as ad copy and phishing-set URLs
+    as landing pages, at most `per_source` each. `evaluation` is where figures are reported;
+    `calibration` is where `adrisk calibrate` fits thresholds; the heads trained on neither."""
+    from models.splits import url_split
+    from models.training import assign_splits, load_examples, load_phishing_urls
 
     rng = random.Random(seed)
     by_source: dict[str, list[LabeledExample]] = {}
-    for ex in load_examples(data_dir):
-        if is_heldout(ex.text):
+    examples = load_examples(data_dir)
+    for ex, ex_split in zip(examples, assign_splits(examples), strict=True):
+        if ex_split == split:
             by_source.setdefault(ex.source, []).append(LabeledExample(
                 id="", source=ex.source, request={"creative": {"text": ex.text}}, labels=dict(ex.labels),
                 benign=ex.benign))
@@ -79,7 +84,7 @@ def build_shared_set(data_dir: Path, per_source: int = 300, seed: int = 7) -> li
     by_source["phishing_urls"] = [
         LabeledExample(id="", source="phishing_urls", request={"landing_page": {"url": url}},
                        labels={"phishing": int(label)}, benign=not label)
-        for url, label in zip(urls, y, strict=True) if is_heldout(url)
+        for url, label in zip(urls, y, strict=True) if url_split(url) == split
     ]
     out: list[LabeledExample] = []
     for source in sorted(by_source):

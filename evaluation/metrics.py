@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.runner import Outcome
-from models.training import confusion_counts
+from models.head_metrics import confusion_counts
 
 BLOCKING = {"reject", "suspend_account"}
 SWEEP = [round(t, 2) for t in np.arange(0.05, 1.0, 0.05)]
@@ -113,5 +113,27 @@ def evaluate(outcomes: list[Outcome], thresholds: dict[str, tuple[float, float]]
             if benign else None,
         },
         "categories": per_category,
+        "benign_commercial": benign_commercial(ok, thresholds),
         "confusion": confusion(ok, list(thresholds)),
     }
+
+
+COMMERCIAL_SOURCE = "products"  # held-out benign product listings (models/corpora.py)
+
+
+def benign_commercial(ok: list[Outcome], thresholds: dict[str, tuple[float, float]]) -> dict[str, Any] | None:
+    """Overkill where it matters: benign product copy sent as ad copy. Per category, the share whose
+    score reaches review and reject; overall, the share the service sent to review, deboosted, blocked."""
+    rows = [o for o in ok if o.example.source == COMMERCIAL_SOURCE]
+    if not rows:
+        return None
+    per_category = {}
+    for c, (review, reject) in thresholds.items():
+        p = np.array([o.scores.get(c, 0.0) for o in rows])
+        per_category[c] = {"at_review": round(float((p >= review).mean()), 4),
+                           "at_reject": round(float((p >= reject).mean()), 4)}
+    return {"n": len(rows),
+            "blocked": round(float(np.mean([o.action in BLOCKING for o in rows])), 4),
+            "human_review": round(float(np.mean([o.action == "human_review" for o in rows])), 4),
+            "deboost": round(float(np.mean([o.action == "deboost" for o in rows])), 4),
+            "categories": per_category}

@@ -102,10 +102,20 @@ def _tables(metrics: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
             ["labeled \\ acted on", *drivers],
             [[c, *[str(row.get(d, 0)) for d in drivers]] for c, row in metrics["confusion"].items()])
     actions = ("Actions", list(metrics["actions"]), [[str(v) for v in metrics["actions"].values()]])
-    return [overall, per_cat, conf, actions]
+    tables = [overall, per_cat, conf, actions]
+    bc = metrics.get("benign_commercial")
+    if bc:
+        tables.append((
+            f"Benign commercial text ({bc['n']} held-out product listings as ad copy): blocked {_pct(bc['blocked'])}, "
+            f"to review {_pct(bc['human_review'])}, deboosted {_pct(bc['deboost'])}",
+            ["category", "score at review", "score at reject"],
+            [[c, _pct(v["at_review"]), _pct(v["at_reject"])] for c, v in bc["categories"].items()]))
+    return tables
 
 
-def write_report(metrics: dict[str, Any], outcomes: list[Outcome], out: Path, title: str, notes: list[str]) -> Path:
+def write_report(metrics: dict[str, Any], outcomes: list[Outcome], out: Path, title: str, notes: list[str],
+                 quality: dict[str, Any] | None = None) -> Path:
+    """`quality` (models.quality.quality_record) adds the served heads' quality record for all categories."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     with (out / "results.jsonl").open("w", encoding="utf-8") as fh:
@@ -113,6 +123,11 @@ def write_report(metrics: dict[str, Any], outcomes: list[Outcome], out: Path, ti
             fh.write(json.dumps(o.to_json()) + "\n")
     figures = _plots(metrics, out)
     tables = _tables(metrics)
+    if quality is not None:
+        from models.quality import QUALITY_HEADER, quality_rows
+
+        tables.append(("Quality record of every category (from the served artifacts' held-out figures)",
+                       QUALITY_HEADER, quality_rows(quality)))
 
     md = [f"# {title}", "", *[f"- {n}" for n in notes], ""]
     for name, header, rows in tables:

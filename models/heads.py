@@ -2,7 +2,9 @@
 
 A head set is a directory — a manifest on disk, Triton-repository style:
     manifest.json   name, version, encoder it was trained on, data hashes, per-head metrics
-    weights.npz     trained logistic heads (W, b), zero-shot prompt embeddings, URL head
+    weights.npz     trained logistic heads (W on the embedding, W_ngram on hashed word n-grams, b),
+                    the URL head
+    zero_shot.*     prompt embeddings and their per-category centres on benign training text
 Categories with a trained head use it; the rest use the transparent zero-shot baseline
 (cosine similarity of the text to the category's prompts, squashed by a fixed logistic).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,8 @@ import numpy as np
 from serving.config import Taxonomy
 
 URL_HASH_FEATURES = 2**17
+TEXT_HASH_FEATURES = 2**18
+_DIGIT = re.compile(r"\d")
 
 
 def prompts_digest(taxonomy: Taxonomy) -> str:
@@ -42,6 +47,27 @@ def url_vectorizer():
     )
 
 
+def _text_shape(text: str) -> str:
+    """Lower case with every digit a 0: a card number, a phone number and a price keep their shape."""
+    return _DIGIT.sub("0", text.lower())
+
+
+def text_vectorizer():
+    """Stateless hashed word 1–2-grams of the text (digits folded), l2-normalised: the n-gram half of
+    a head's features, beside the sentence embedding. Nothing to fit, identical at train and serve time."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(
+        analyzer="word",
+        ngram_range=(1, 2),
+        n_features=TEXT_HASH_FEATURES,
+        alternate_sign=False,
+        norm="l2",
+        preprocessor=_text_shape,
+        token_pattern=r"(?u)\b\w+\b",
+    )
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
 
@@ -53,6 +79,7 @@ class HeadSet:
     trained: list[str]  # categories with a trained text head
     W: np.ndarray  # (len(trained), dim)
     b: np.ndarray  # (len(trained),)
+    W_ngram: np.ndarray | None  # (len(trained), TEXT_HASH_FEATURES): weights on text_vectorizer() features
     prompt_vectors: np.ndarray  # (P, dim)
     prompt_owner: np.ndarray  # (P,) index into categories
     url_coef: np.ndarray | None
@@ -60,6 +87,7 @@ class HeadSet:
     zero_shot_centers: np.ndarray  # (categories,) calibrated on benign text at training time
     zero_shot_scale: float
     zero_shot_bias: float
+    zero_shot_for_trained: bool = True  # also let zero-shot prompts raise a category that has a head
 
     @property
     def ident(self) -> str:
@@ -95,6 +123,7 @@ class HeadSet:
             trained=trained,
             W=arrays["W"][order].astype(np.float32),
             b=arrays["b"][order].astype(np.float32),
+            W_ngram=arrays["W_ngram"][order].astype(np.float32) if "W_ngram" in arrays else None,
             prompt_vectors=prompt_vectors,
             prompt_owner=np.array([categories.index(o) for o in owner_ids]),
             url_coef=arrays["url_coef"].astype(np.float32) if "url_coef" in arrays else None,
@@ -102,7 +131,13 @@ class HeadSet:
             zero_shot_centers=np.array([zero_shot["centers"][c] for c in categories], dtype=np.float32),
             zero_shot_scale=scale,
             zero_shot_bias=bias,
+            zero_shot_for_trained=bool(manifest.get("zero_shot_for_trained", True)),
         )
+
+    @property
+    def measured(self) -> frozenset[str]:
+        """Categories with a score measured on held-out labelled data (a trained head)."""
+        return frozenset(self.trained) | ({"phishing"} if self.url_coef is not None else frozenset())
 
     def backing(self) -> dict[str, list[dict[str, Any]]]:
         """What backs each category, with held-out metrics where a head was trained."""
@@ -123,11 +158,14 @@ class HeadSet:
             out[category].append({"kind": "zero_shot_text", "head_set": self.ident})
         return out
 
-    def score_text(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(n, dim) embeddings → (scores, from_trained), both (n, categories).
+    def score_text(self, embeddings: np.ndarray, texts: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(n, dim) embeddings of n texts → (scores, from_trained), both (n, categories).
 
-        A category's score is the larger of its trained head (proxy-domain data) and its
-        zero-shot prompts (ad-domain descriptions); `from_trained` says which one won.
+        A category with a trained head is scored by it: a logistic model on the embedding and, in
+        head sets that have them, hashed word n-grams of the text itself (so `texts` is required
+        there). Head sets whose manifest sets `zero_shot_for_trained` take the larger of the head
+        and the zero-shot prompts; the rest of the categories use zero-shot prompts alone.
+        `from_trained` says which one gave the score.
         """
         n, k = embeddings.shape[0], len(self.categories)
         if n == 0:
@@ -140,11 +178,20 @@ class HeadSet:
         scores = sigmoid((best - self.zero_shot_centers) * self.zero_shot_scale + self.zero_shot_bias)
         from_trained = np.zeros((n, k), dtype=bool)
         if self.trained:
-            trained = sigmoid(emb @ self.W.T + self.b)
+            logits = emb @ self.W.T + self.b
+            if self.W_ngram is not None:
+                if texts is None or len(texts) != n:
+                    raise ValueError("this head set reads the texts too: pass one text per embedding")
+                logits = logits + np.asarray(text_vectorizer().transform(texts) @ self.W_ngram.T)
+            trained = sigmoid(logits)
             for t, category in enumerate(self.trained):
                 col = self.categories.index(category)
-                from_trained[:, col] = trained[:, t] >= scores[:, col]
-                scores[:, col] = np.maximum(scores[:, col], trained[:, t])
+                if self.zero_shot_for_trained:
+                    from_trained[:, col] = trained[:, t] >= scores[:, col]
+                    scores[:, col] = np.maximum(scores[:, col], trained[:, t])
+                else:
+                    from_trained[:, col] = True
+                    scores[:, col] = trained[:, t]
         return scores.astype(np.float32), from_trained
 
     def score_urls(self, urls: list[str]) -> np.ndarray:

@@ -13,8 +13,9 @@ learns the non-monotone shapes a plain logistic regression misses (+1.4 points o
 here). A gradient-boosted model on the same features is trained only as a reference; its held-out
 metrics are recorded beside ours so the cost of giving up feature interactions is visible.
 
-Split: sha256(url) mod 100 < 20 is held out (models.training.is_heldout, the same rows the char-n-gram
-URL head holds out). Artifact: manifest.json + weights.npz, loaded with allow_pickle=False.
+Split: whole registrable domains (models.splits.url_split, the same domains the char-n-gram URL head
+holds out); figures are measured on the evaluation split.
+Artifact: manifest.json + weights.npz, loaded with allow_pickle=False.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from models.head_metrics import binary_metrics
 from models.page_features import (
     CONTENT_FEATURES,
     DESCRIPTIONS,
@@ -40,13 +42,14 @@ from models.page_features import (
     split_url,
     url_features,
 )
-from models.training import HELDOUT_PERCENT, binary_metrics, file_sha256, is_heldout
+from models.splits import url_split
+from models.training import SPLIT_RULE, file_sha256
 from multimodal.page_types import PageAnalysis
 
 __all__ = ["PagePhishingHead", "page_features", "train_page_head"]
 
 NAME = "page-phishing"
-VERSION = "1"
+VERSION = "2"
 DATA_FILE = "phishing_urls.csv"
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts" / "page-phishing"
 MIN_AGREEMENT = 0.95  # share of rows where our URL feature equals the CSV's
@@ -188,7 +191,7 @@ def _evaluate(model: AdditiveModel, x: np.ndarray, y: np.ndarray) -> tuple[dict[
 
 
 def select_features(
-    ours: dict[str, np.ndarray], data: Dataset, agreement: dict[str, dict[str, float]], held: np.ndarray
+    ours: dict[str, np.ndarray], data: Dataset, agreement: dict[str, dict[str, float]], train: np.ndarray
 ) -> tuple[list[str], list[str], dict[str, str]]:
     """(URL features kept, content features kept, dropped feature -> reason)."""
     dropped: dict[str, str] = dict(NOT_COMPUTED)
@@ -197,12 +200,12 @@ def select_features(
         row = agreement[name]
         if row["agreement"] < MIN_AGREEMENT or row["nonzero_agreement"] < MIN_NONZERO_AGREEMENT:
             dropped[name] = f"does not reproduce the CSV (agreement {row['agreement']}, {row['nonzero_agreement']})"
-        elif np.nanstd(ours[name][~held]) == 0:
+        elif np.nanstd(ours[name][train]) == 0:
             dropped[name] = "constant in the training rows"
         else:
             url_kept.append(name)
     for name in CONTENT_FEATURES:
-        if np.std(data.csv_features[name][~held]) == 0:
+        if np.std(data.csv_features[name][train]) == 0:
             dropped[name] = "constant in the training rows"
         else:
             content_kept.append(name)
@@ -215,8 +218,9 @@ def train_page_head(data_dir: Path, out: Path, seed: int = 20261124) -> dict[str
     data = load_dataset(data_dir)
     ours = recompute_url_features(data.urls, spec)
     agreement = url_agreement(ours, data.csv_features)
-    held = np.array([is_heldout(u) for u in data.urls])
-    url_kept, content_kept, dropped = select_features(ours, data, agreement, held)
+    split = np.array([url_split(u) for u in data.urls])
+    held, train = split == "evaluation", split == "train"
+    url_kept, content_kept, dropped = select_features(ours, data, agreement, train)
     columns = {**{n: np.nan_to_num(ours[n]) for n in url_kept}, **data.csv_features}
     feature_sets = {
         "url_page": url_kept + content_kept,
@@ -226,20 +230,20 @@ def train_page_head(data_dir: Path, out: Path, seed: int = 20261124) -> dict[str
     models_doc: dict[str, Any] = {}
     for key, names in feature_sets.items():
         x = np.column_stack([columns[n] for n in names])
-        model = fit_model(names, x[~held], data.y[~held], KNOTS[key], seed)
+        model = fit_model(names, x[train], data.y[train], KNOTS[key], seed)
         review, reject = _evaluate(model, x[held], data.y[held])
         models_doc[key] = {
             "kind": "additive_logistic_piecewise_linear",
             "knots": f"up to {KNOTS[key]} per feature, at quantiles of the training values",
             "features": names,
-            "train_rows": int((~held).sum()),
+            "train_rows": int(train.sum()),
             "metrics": review,
             "metrics_at_reject_threshold": reject,
-            "reference_gradient_boosting": reference_gbm(x[~held], data.y[~held], x[held], data.y[held], seed),
+            "reference_gradient_boosting": reference_gbm(x[train], data.y[train], x[held], data.y[held], seed),
         }
         if key == "url_page":  # what the page adds over the URL alone, same model family
             url_x = x[:, : len(url_kept)]
-            url_model = fit_model(url_kept, url_x[~held], data.y[~held], KNOTS[key], seed)
+            url_model = fit_model(url_kept, url_x[train], data.y[train], KNOTS[key], seed)
             models_doc[key]["reference_url_features_only"] = _evaluate(url_model, url_x[held], data.y[held])[0]
         weights.update(model.to_arrays(key))
     manifest = {
@@ -247,8 +251,9 @@ def train_page_head(data_dir: Path, out: Path, seed: int = 20261124) -> dict[str
         "version": VERSION,
         "created_by": "models.page_phishing.train_page_head",
         "seed": seed,
-        "heldout_percent": HELDOUT_PERCENT,
-        "split": "sha256(url) mod 100 < heldout_percent (the same rows the char-n-gram URL head holds out)",
+        "split": "registrable domain (Public Suffix List snapshot), " + SPLIT_RULE.split(": ", 1)[1]
+        + "; figures on the evaluation split (the char-n-gram URL head holds out the same domains)",
+        "split_rows": {s: int((split == s).sum()) for s in ("train", "calibration", "evaluation")},
         "rows": len(data.urls),
         "data": {DATA_FILE: file_sha256(data_dir / DATA_FILE)},
         "source": "Hannousse & Yahiouche, Web page phishing detection (Mendeley Data), CC BY 4.0",

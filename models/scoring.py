@@ -13,6 +13,7 @@ import numpy as np
 from models.heads import HeadSet
 
 EVIDENCE_FLOOR = 0.2  # below this a source is not worth citing
+UNMEASURED = "unmeasured: no labelled data"  # said in the evidence of a category nothing labelled backs
 SNIPPET_CHARS = 160
 
 
@@ -84,7 +85,8 @@ def score_job(job: ScoreJob, heads: HeadSet) -> ScoreResult:
     candidates: list[tuple[str, str, float, str]] = []  # (category, source, score, detail)
     explicit = {(s.category, s.source, s.detail) for s in job.signals}  # always cited, whatever their score
     if job.texts:
-        matrix, from_trained = heads.score_text(np.asarray(job.text_embeddings, dtype=np.float32))
+        matrix, from_trained = heads.score_text(np.asarray(job.text_embeddings, dtype=np.float32),
+                                                [part.text for part in job.texts])
         for part, row, trained_row in zip(job.texts, matrix, from_trained, strict=True):
             for j, category in enumerate(categories):
                 kind = "trained text head" if trained_row[j] else "zero-shot text similarity"
@@ -103,8 +105,10 @@ def score_job(job: ScoreJob, heads: HeadSet) -> ScoreResult:
     for category, _, score, _ in candidates:
         if category in scores and score > scores[category]:
             scores[category] = score
+    measured = heads.measured
     evidence = [
-        {"source": source, "category": category, "score": round(score, 4), "detail": detail}
+        {"source": source, "category": category, "score": round(score, 4),
+         "detail": detail if category in measured else f"{detail} [{UNMEASURED}]"}
         for category, source, score, detail in sorted(candidates, key=lambda c: -c[2])
         if score >= EVIDENCE_FLOOR or (category, source, detail) in explicit
     ]

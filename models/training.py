@@ -1,53 +1,51 @@
-"""Train the text risk heads on frozen encoder embeddings from ../shared/data.
+"""Train the text risk heads on frozen encoder embeddings from ../shared/data, and measure them.
 
-Reproducible: a row's split is a hash of its text (20% held out), training is seeded and
-deterministic, and the manifest records the SHA-256 of every input file, so rerunning the command
-on the same data and encoder writes the same artifact.
+Reproducible and honest: rows are read by models/corpora.py (deduplicated on normalised text, each
+with its group), split by group (models/splits.py: train / calibration / evaluation), training is
+seeded, the zero-shot baseline is calibrated on *training* rows only, and every figure in the manifest
+is measured on the evaluation split with the text scores exactly as the served head set computes
+them. The manifest records the SHA-256 of every input file.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models.heads import prompts_digest, url_vectorizer
+from models.corpora import SOURCE_NOTES, Example, load_all
+from models.head_metrics import at_thresholds, auprc, binary_metrics, flag_rate
+from models.heads import HeadSet, prompts_digest, text_vectorizer, url_vectorizer
+from models.splits import CALIBRATION_PERCENT, EVALUATION_PERCENT, group_key, split_of, url_split
 from serving.config import AdriskConfig
 
 SEED = 20261124
-HELDOUT_PERCENT = 20
+SPLIT_RULE = (f"by group (template, domain, author, question, collection, else normalised text): "
+              f"sha256(source:group) mod 100 < {CALIBRATION_PERCENT} calibration, "
+              f"< {CALIBRATION_PERCENT + EVALUATION_PERCENT} evaluation, else train")
 
-# Which labels of which public set train which head (see ../shared/data/README.md).
-MODERATION_LABELS = {
-    "adult_sexual": ["S"],
-    "child_safety": ["S3"],
-    "hate_harassment": ["H", "H2", "HR"],
-    "violence_gore": ["V", "V2"],
-    "self_harm_body_image": ["SH"],
+# Sources whose every row is a safe negative for the listed heads (beyond their own labels and the
+# rows marked benign): SMS messages are not hate, sexual, violent or self-harm content; HateCheck
+# cases are not sexual, scams, misinformation or personal data (they are threats: not violence-clean).
+CLEAN_FOR = {
+    "sms": {"hate_harassment", "adult_sexual", "child_safety", "violence_gore", "self_harm_body_image",
+            "misinformation_political"},
+    "hatecheck": {"adult_sexual", "child_safety", "self_harm_body_image", "scam_fraud", "misleading_claims",
+                  "misinformation_political", "privacy_personal_data"},
+    "clickbait": {"misinformation_political", "privacy_personal_data", "scam_fraud"},  # news + listicles
+    "covid": {"privacy_personal_data", "scam_fraud", "misleading_claims"},
+    "pii": {"scam_fraud", "misleading_claims", "misinformation_political", "hate_harassment"},
 }
-HEAD_SOURCES = {
-    "scam_fraud": "sms_spam_collection (spam vs ham)",
-    "hate_harassment": "hatecheck + davidson (hate vs neither) + openai_moderation H/H2/HR",
-    "adult_sexual": "openai_moderation S",
-    "child_safety": "openai_moderation S3",
-    "violence_gore": "openai_moderation V/V2",
-    "self_harm_body_image": "openai_moderation SH",
-}
-
-
-@dataclass
-class Example:
-    text: str
-    source: str
-    labels: dict[str, int] = field(default_factory=dict)  # category → 0/1 where the set says
-    benign: bool = False  # the set says it is harmless in every respect
+HEAD_CATEGORIES = ("scam_fraud", "hate_harassment", "adult_sexual", "child_safety", "violence_gore",
+                   "self_harm_body_image", "misleading_claims", "misinformation_political",
+                   "privacy_personal_data", "ai_generated_manipulated")
+BENIGN_COMMERCIAL = "products"  # the source whose held-out rows measure overkill on commercial text
+MIN_TRAIN_POSITIVES, MIN_EVAL_POSITIVES = 5, 2
 
 
 def file_sha256(path: Path) -> str:
@@ -58,93 +56,30 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def is_heldout(key: str) -> bool:
-    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100 < HELDOUT_PERCENT
-
-
 def load_examples(data_dir: Path) -> list[Example]:
-    examples: list[Example] = []
-    with (data_dir / "sms_spam_collection.tsv").open(encoding="utf-8", errors="replace") as fh:
-        for row in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE):
-            spam = row["Label"].strip() == "spam"
-            examples.append(
-                Example(row["SMS"], "sms", {"scam_fraud": int(spam)}, benign=not spam)
-            )
-    with (data_dir / "hatecheck_test_suite_cases.csv").open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            hateful = row["label_gold"].strip() == "hateful"
-            examples.append(Example(row["test_case"], "hatecheck", {"hate_harassment": int(hateful)}))
-    with (data_dir / "davidson_labeled_data.csv").open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            cls = int(row["class"])
-            if cls == 0:
-                examples.append(Example(row["tweet"], "davidson", {"hate_harassment": 1}))
-            elif cls == 2:
-                examples.append(Example(row["tweet"], "davidson", {"hate_harassment": 0}, True))
-            # class 1 (offensive, not hate) is ambiguous for every head: left out.
-    with gzip.open(data_dir / "openai_moderation_samples.jsonl.gz", "rt", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            labels = {c: int(any(row.get(k) for k in keys)) for c, keys in MODERATION_LABELS.items()}
-            examples.append(
-                Example(row["prompt"], "openai_moderation", labels, benign=not any(labels.values()))
-            )
-    # Deduplicate on text (first label wins) so a text never sits on both sides of the split.
-    seen: dict[str, Example] = {}
-    for ex in examples:
-        text = " ".join(ex.text.split())
-        if text and text not in seen:
-            ex.text = text
-            seen[text] = ex
-    return list(seen.values())
+    return load_all(data_dir)
 
 
-# Sets whose every row is a safe negative for heads they do not label: SMS messages (spam or not)
-# are not hate, sexual, violent or self-harm content; HateCheck cases are not sexual, scams, etc.
-CLEAN_FOR_OTHER_HEADS = {"sms", "hatecheck"}
+def assign_splits(examples: list[Example]) -> np.ndarray:
+    """Each row's split name, decided by its group (or the split its set names)."""
+    return np.array([ex.split or split_of(group_key(ex.source, ex.group, ex.text)) for ex in examples])
 
 
 def head_dataset(examples: list[Example], category: str) -> tuple[list[int], np.ndarray]:
-    """Rows for one head: explicit labels for it, plus benign/clean rows of other sets as negatives."""
+    """Rows for one head: explicit labels for it, plus benign rows and clean sets as negatives."""
     rows, labels = [], []
     for i, ex in enumerate(examples):
         if category in ex.labels:
             rows.append(i)
             labels.append(ex.labels[category])
-        elif ex.benign or ex.source in CLEAN_FOR_OTHER_HEADS:
+        elif ex.benign or category in CLEAN_FOR.get(ex.source, ()):
             rows.append(i)
             labels.append(0)
     return rows, np.array(labels, dtype=np.int64)
 
 
-def confusion_counts(y: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
-    """Precision, recall and F1 of a flag against 0/1 labels, with the counts behind them."""
-    tp = int(np.sum(flagged & (y == 1)))
-    fp = int(np.sum(flagged & (y == 0)))
-    fn = int(np.sum(~flagged & (y == 1)))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "tp": tp, "fp": fp,
-            "fn": fn}
-
-
-def binary_metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    counts = confusion_counts(y, p >= threshold)
-    return {
-        "threshold": threshold,
-        "precision": counts["precision"],
-        "recall": counts["recall"],
-        "f1": counts["f1"],
-        "leak_rate": round(1 - counts["recall"], 4),
-        "overkill": round(counts["fp"] / max(1, int(np.sum(y == 0))), 4),
-        "auprc": round(float(average_precision_score(y, p)), 4),
-        "roc_auc": round(float(roc_auc_score(y, p)), 4),
-        "n_pos": int(np.sum(y == 1)),
-        "n_neg": int(np.sum(y == 0)),
-    }
+def head_sources(examples: list[Example], category: str) -> list[str]:
+    return sorted({ex.source for ex in examples if ex.labels.get(category)})
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 32.0):
@@ -155,7 +90,53 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 32.0):
     return model
 
 
+NGRAM_WEIGHTS = (0.0, 1.0, 2.0)  # scale of the n-gram block beside the unit-norm embedding
+C_HEADS = 8.0
+MIN_SELECTION_POSITIVES = 10
+
+
+@dataclass
+class HeadFit:
+    w_embedding: np.ndarray
+    w_ngram: np.ndarray  # zeros when the embedding alone was chosen
+    bias: float
+    ngram_weight: float
+    selection: str
+
+
+def fit_head(emb: np.ndarray, ngrams: Any, y: np.ndarray, side: np.ndarray) -> HeadFit:
+    """Fit one head on the train rows for each n-gram weight and keep the one with the best
+    calibration-split AUPRC (never the evaluation split). With too few calibration positives to
+    choose, the simplest model (the embedding alone) is kept."""
+    import scipy.sparse as sparse
+    from sklearn.linear_model import LogisticRegression
+
+    train, cal = side == "train", side == "calibration"
+    candidates = NGRAM_WEIGHTS if y[cal].sum() >= MIN_SELECTION_POSITIVES else (0.0,)
+    best: tuple[float, float, Any] | None = None
+    tried = []
+    for weight in candidates:
+        x = sparse.hstack([sparse.csr_matrix(emb), ngrams * weight]).tocsr() if weight else emb
+        model = LogisticRegression(C=C_HEADS, max_iter=3000, solver="liblinear", random_state=SEED)
+        model.fit(x[train], y[train])
+        score = auprc(y[cal], model.decision_function(x[cal])) if cal.any() else None
+        tried.append(f"×{weight}: {score}")
+        if best is None or (score or 0.0) > best[0]:
+            best = (score or 0.0, weight, model)
+    assert best is not None
+    _, weight, model = best
+    coef = model.coef_[0]
+    dim = emb.shape[1]
+    w_ngram = coef[dim:] * weight if weight else np.zeros(ngrams.shape[1], dtype=np.float32)
+    selection = (f"n-gram weight by calibration-split AUPRC ({', '.join(tried)})" if len(candidates) > 1
+                 else f"embedding only ({int(y[cal].sum())} calibration positives: too few to choose)")
+    return HeadFit(coef[:dim].astype(np.float32), np.asarray(w_ngram, dtype=np.float32),
+                   float(model.intercept_[0]), weight, selection)
+
+
 def load_phishing_urls(data_dir: Path) -> tuple[list[str], np.ndarray]:
+    import csv
+
     urls, labels = [], []
     with (data_dir / "phishing_urls.csv").open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
@@ -164,16 +145,20 @@ def load_phishing_urls(data_dir: Path) -> tuple[list[str], np.ndarray]:
     return urls, np.array(labels, dtype=np.int64)
 
 
-def train_url_head(data_dir: Path, reject_threshold: float) -> tuple[dict[str, Any], np.ndarray, float]:
+def train_url_head(data_dir: Path, review: float, reject: float) -> tuple[dict[str, Any], np.ndarray, float]:
+    """Char n-gram URL head; whole registrable domains are held out (evaluation split)."""
     urls, y = load_phishing_urls(data_dir)
-    held = np.array([is_heldout(u) for u in urls])
+    splits = np.array([url_split(u) for u in urls])
     features = url_vectorizer().transform(urls)
-    model = fit_logistic(features[~held], y[~held], c=8.0)
-    p = model.predict_proba(features[held])[:, 1]
+    train, ev = splits == "train", splits == "evaluation"
+    model = fit_logistic(features[train], y[train], c=8.0)
+    p = model.predict_proba(features[ev])[:, 1]
     info = {
         "data": "phishing_urls (status), char 3-5-gram hashing of the URL string",
-        "train_rows": int((~held).sum()),
-        "metrics": binary_metrics(y[held], p, reject_threshold),
+        "split": "registrable domain (Public Suffix List snapshot), " + SPLIT_RULE.split(": ", 1)[1],
+        "train_rows": int(train.sum()),
+        "metrics": binary_metrics(y[ev], p, reject),
+        "metrics_at_review_threshold": binary_metrics(y[ev], p, review),
     }
     return info, model.coef_[0].astype(np.float32), float(model.intercept_[0])
 
@@ -189,8 +174,8 @@ def write_zero_shot(
 ) -> None:
     """Embed every category's zero-shot prompts and calibrate each category on benign text.
 
-    A category's centre is the 99.5th percentile of its best prompt similarity over benign texts,
-    so a zero-shot score of 0.5 means "closer to the category than 99.5% of harmless messages".
+    A category's centre is the 99.5th percentile of its best prompt similarity over benign training
+    texts, so a zero-shot score of 0.5 means "closer to the category than 99.5% of harmless texts".
     """
     texts, owners = [], []
     for category in config.taxonomy.categories:
@@ -210,7 +195,7 @@ def write_zero_shot(
         "prompts_sha256": prompts_digest(config.taxonomy),
         "prompts": len(texts),
         "calibration": f"centre = quantile {ZERO_SHOT_BENIGN_QUANTILE} of best-prompt similarity "
-        f"over {len(benign)} benign texts",
+        f"over {len(benign)} benign training-split texts",
         "centers": centers,
     }
     (out / "zero_shot.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
@@ -219,7 +204,7 @@ def write_zero_shot(
 def feedback_examples(store_path: Path) -> list[Example]:
     """Reviewer verdicts from the decision log as training rows: every text the heads read for a
     reviewed ad (ad copy, page text, OCR), labelled by the latest verdict. A verdict that approves
-    with no positive label marks the ad benign in every category."""
+    with no positive label marks the ad benign in every category. One ad is one group."""
     from serving.store import SQLiteDecisionStore
 
     store = SQLiteDecisionStore(store_path)
@@ -235,7 +220,46 @@ def feedback_examples(store_path: Path) -> list[Example]:
         benign = verdict.final_action == "approve" and not any(labels.values())
         for part in record.inputs.get("texts", []):
             if part.get("text", "").strip() and (labels or benign):
-                out.append(Example(" ".join(part["text"].split()), "feedback", dict(labels), benign))
+                out.append(Example(" ".join(part["text"].split()), "feedback", dict(labels), benign,
+                                   group=f"request:{request_id}"))
+    return out
+
+
+def measure(heads: HeadSet, config: AdriskConfig, examples: list[Example], embeddings: np.ndarray,
+            split: np.ndarray, trained: list[str]) -> dict[str, dict[str, Any]]:
+    """Every category's figures on the evaluation split, scored exactly as the served head set does:
+    labelled rows where a head exists, per-source AUPRC (the shortcut check), and the share of held-out
+    benign commercial text at or above the review and reject thresholds (for all 18 categories)."""
+    ev = np.flatnonzero(split == "evaluation")
+    scores, _ = heads.score_text(embeddings[ev], [examples[i].text for i in ev])
+    col = {c: j for j, c in enumerate(heads.categories)}
+    products = np.array([examples[i].source == BENIGN_COMMERCIAL for i in ev])
+    out: dict[str, dict[str, Any]] = {}
+    for category in heads.categories:
+        t = config.thresholds(category)
+        p = scores[:, col[category]]
+        entry: dict[str, Any] = {"benign_commercial": flag_rate(p[products], t.review, t.reject)}
+        if category in trained:
+            rows, y = head_dataset(examples, category)
+            pos_in_ev = {r: k for k, r in enumerate(ev)}
+            keep = [(pos_in_ev[r], label) for r, label in zip(rows, y, strict=True) if r in pos_in_ev]
+            idx = np.array([k for k, _ in keep])
+            yy = np.array([label for _, label in keep])
+            entry["heldout"] = at_thresholds(yy, p[idx], t.review, t.reject)
+            per_source: dict[str, Any] = {}
+            sources = np.array([examples[ev[k]].source for k in idx])
+            for source in sorted(set(sources[yy == 1])):
+                mine = sources == source
+                ys, ps = yy[mine], p[idx][mine]
+                per_source[source] = {"n_pos": int(ys.sum()), "n_neg": int((ys == 0).sum()),
+                                      "auprc_within_source": auprc(ys, ps),
+                                      "recall_at_review": round(float((ps[ys == 1] >= t.review).mean()), 4),
+                                      # this source's positives against every negative of the head
+                                      "auprc_vs_all_negatives": auprc(
+                                          np.concatenate([ys[ys == 1], yy[yy == 0]]),
+                                          np.concatenate([ps[ys == 1], p[idx][yy == 0]]))}
+            entry["per_source"] = per_source
+        out[category] = entry
     return out
 
 
@@ -251,7 +275,7 @@ def train_heads(
     heldout: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train, write the head set to `out`, return its manifest. Pass `heldout` (a dict) to get
-    the examples, embeddings and held-out mask back, for comparing against another head set."""
+    the examples, embeddings and split back, for comparing against another head set."""
     examples = load_examples(data_dir)
     if limit:
         rng = np.random.default_rng(SEED)
@@ -260,34 +284,49 @@ def train_heads(
         texts = {ex.text for ex in extra}
         examples = list(extra) + [ex for ex in examples if ex.text not in texts]
     embeddings = cached_embeddings([ex.text for ex in examples], config, encode, log)
-    held = np.array([is_heldout(ex.text) for ex in examples])
+    split = assign_splits(examples)
+    train = split == "train"
+    ngrams = text_vectorizer().transform([ex.text for ex in examples])
     heads: dict[str, Any] = {}
-    weights, biases = [], []
-    for category in HEAD_SOURCES:
+    weights, ngram_weights, biases = [], [], []
+    for category in HEAD_CATEGORIES:
         rows, y = head_dataset(examples, category)
-        rows_arr = np.array(rows)
-        x, h = embeddings[rows_arr], held[rows_arr]
-        if y[~h].sum() < 5 or y[h].sum() < 2:
+        rows_arr = np.array(rows, dtype=np.int64)
+        if len(rows_arr) == 0:
+            continue
+        side = split[rows_arr]
+        if y[side == "train"].sum() < MIN_TRAIN_POSITIVES or y[side == "evaluation"].sum() < MIN_EVAL_POSITIVES:
             log(f"  {category}: too few positives, skipped")
             continue
-        model = fit_logistic(x[~h], y[~h])
-        p = model.predict_proba(x[h])[:, 1]
-        threshold = config.thresholds(category).reject
-        metrics = binary_metrics(y[h], p, threshold)
-        metrics_review = binary_metrics(y[h], p, config.thresholds(category).review)
+        fit = fit_head(embeddings[rows_arr], ngrams[rows_arr], y, side)
         heads[category] = {
             "kind": "logistic_regression",
-            "data": HEAD_SOURCES[category],
-            "train_rows": int((~h).sum()),
-            "train_positives": int(y[~h].sum()),
-            "metrics": metrics,
-            "metrics_at_review_threshold": metrics_review,
+            "features": "sentence embedding" + (f" + hashed word 1-2-grams ×{fit.ngram_weight}"
+                                                if fit.ngram_weight else ""),
+            "selection": fit.selection,
+            "data": " + ".join(head_sources(examples, category)),
+            "train_rows": int((side == "train").sum()),
+            "train_positives": int(y[side == "train"].sum()),
         }
-        weights.append(model.coef_[0].astype(np.float32))
-        biases.append(np.float32(model.intercept_[0]))
-        log(f"  {category}: AUPRC {metrics['auprc']}, P {metrics['precision']}, R {metrics['recall']}")
-    url_info, url_coef, url_intercept = train_url_head(data_dir, config.thresholds("phishing").reject)
+        weights.append(fit.w_embedding)
+        ngram_weights.append(fit.w_ngram)
+        biases.append(np.float32(fit.bias))
+    phishing = config.thresholds("phishing")
+    url_info, url_coef, url_intercept = train_url_head(data_dir, phishing.review, phishing.reject)
     log(f"  phishing (url): AUPRC {url_info['metrics']['auprc']}")
+
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        out / "weights.npz",
+        W=np.stack(weights),
+        W_ngram=np.stack(ngram_weights).astype(np.float16),
+        b=np.array(biases, dtype=np.float32),
+        heads=np.array(list(heads)),  # row order of W and b
+        url_coef=url_coef.astype(np.float16),
+        url_intercept=np.float32(url_intercept),
+    )
+    benign_train = embeddings[[i for i, ex in enumerate(examples) if ex.benign and train[i]]]
+    write_zero_shot(config, encode, out, benign_train)
 
     data_files = sorted(p for p in data_dir.iterdir() if p.suffix in {".tsv", ".csv", ".gz"})
     manifest = {
@@ -298,58 +337,64 @@ def train_heads(
         "taxonomy_version": config.taxonomy.version,
         "created_by": "adrisk train-heads",
         "seed": SEED,
-        "heldout_percent": HELDOUT_PERCENT,
-        "split": "sha256(text) mod 100 < heldout_percent",
+        "split": SPLIT_RULE,
+        "split_rows": {s: int((split == s).sum()) for s in ("train", "calibration", "evaluation")},
         "rows": len(examples),
         "limit": limit,
         "data": {p.name: file_sha256(p) for p in data_files},
+        "sources": {s: SOURCE_NOTES.get(s, s) for s in sorted({ex.source for ex in examples})},
         "heads": heads,
+        "zero_shot_for_trained": False,  # measured: a head alone beats max(head, zero-shot) on every category
         "url_head": url_info,
-        "note": "None of these public sets is an ad data set; metrics are proxies.",
+        "note": "None of these public sets is ad copy; every figure is a proxy measured on the evaluation split.",
         "feedback_rows": len(extra or []),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        out / "weights.npz",
-        W=np.stack(weights),
-        b=np.array(biases, dtype=np.float32),
-        heads=np.array(list(heads)),  # row order of W and b
-        url_coef=url_coef.astype(np.float16),
-        url_intercept=np.float32(url_intercept),
-    )
-    benign = embeddings[[i for i, ex in enumerate(examples) if ex.benign]]
-    write_zero_shot(config, encode, out, benign)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    served = HeadSet.load(out, config.taxonomy, config.heads.zero_shot_scale, config.heads.zero_shot_bias)
+    quality = measure(served, config, examples, embeddings, split, list(heads))
+    for category, info in heads.items():
+        held = quality[category]["heldout"]
+        info["metrics"] = {"auprc": held["auprc"], "n_pos": held["n_pos"], "n_neg": held["n_neg"],
+                           **{k: v for k, v in held["reject"].items()}}
+        log(f"  {category}: AUPRC {held['auprc']} (pos {held['n_pos']}), R@review {held['review']['recall']}, "
+            f"benign commercial at review {quality[category]['benign_commercial']['at_review']}")
+    manifest["quality"] = quality
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     if heldout is not None:
-        heldout.update(examples=examples, embeddings=embeddings, held=held)
+        heldout.update(examples=examples, embeddings=embeddings, split=split)
     return manifest
 
 
 def compare_on_heldout(
-    candidate: Path, current: Path, examples: list[Example], embeddings: np.ndarray, held: np.ndarray
+    config: AdriskConfig, candidate: Path, current: Path, examples: list[Example], embeddings: np.ndarray,
+    split: np.ndarray,
 ) -> dict[str, Any]:
-    """Held-out AUPRC of two head sets on the same rows (the candidate's split, feedback included)."""
-    from sklearn.metrics import average_precision_score
+    """Evaluation-split AUPRC of two head sets on the same rows (the candidate's split, feedback
+    included), each scored as it would be served."""
+    evaluation = np.flatnonzero(split == "evaluation")
+    texts = [examples[i].text for i in evaluation]
 
-    def predict(directory: Path) -> dict[str, np.ndarray]:
-        with np.load(directory / "weights.npz") as w:
-            names = [str(x) for x in w["heads"]]
-            probs = 1.0 / (1.0 + np.exp(-(embeddings @ w["W"].astype(np.float32).T + w["b"])))
-        return {name: probs[:, i] for i, name in enumerate(names)}
+    def predict(directory: Path) -> tuple[dict[str, np.ndarray], set[str]]:
+        heads = HeadSet.load(directory, config.taxonomy, config.heads.zero_shot_scale, config.heads.zero_shot_bias)
+        scores, _ = heads.score_text(embeddings[evaluation], texts)
+        return {c: scores[:, j] for j, c in enumerate(heads.categories)}, set(heads.trained)
 
-    new, old = predict(candidate), predict(current)
+    (new, new_trained), (old, old_trained) = predict(candidate), predict(current)
+    where = {row: k for k, row in enumerate(evaluation)}
     per_head: dict[str, dict[str, float]] = {}
-    for category in sorted(set(new) & set(old)):
+    for category in sorted(new_trained & old_trained):
         rows, y = head_dataset(examples, category)
-        idx = np.array(rows)[held[np.array(rows)]]
-        y_held = y[held[np.array(rows)]]
+        keep = [(where[r], label, r) for r, label in zip(rows, y, strict=True) if r in where]
+        if not keep:
+            continue
+        idx = np.array([k for k, _, _ in keep])
+        y_held = np.array([label for _, label, _ in keep])
         if y_held.min() == y_held.max():
             continue
-        fb = np.array([examples[i].source == "feedback" for i in idx])
-        entry = {"candidate": round(float(average_precision_score(y_held, new[category][idx])), 4),
-                 "current": round(float(average_precision_score(y_held, old[category][idx])), 4),
-                 "heldout_rows": len(idx), "feedback_rows": int(fb.sum())}
-        per_head[category] = entry
+        fb = sum(examples[r].source == "feedback" for _, _, r in keep)
+        per_head[category] = {"candidate": auprc(y_held, new[category][idx]),
+                              "current": auprc(y_held, old[category][idx]),
+                              "heldout_rows": len(idx), "feedback_rows": int(fb)}
     mean_new = float(np.mean([v["candidate"] for v in per_head.values()])) if per_head else 0.0
     mean_old = float(np.mean([v["current"] for v in per_head.values()])) if per_head else 0.0
     return {"heads": per_head, "mean_auprc": {"candidate": round(mean_new, 4), "current": round(mean_old, 4)},

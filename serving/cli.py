@@ -14,10 +14,14 @@ DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 
 def _encoder(profile: str):
+    """The profile's text encoder, using every core (a replica uses `torch_threads`; training owns the machine)."""
+    import os
+
     from models.text_encoder import SentenceTransformerEncoder
 
     config = load_config(profile)
-    encoder = SentenceTransformerEncoder(config.text_encoder)
+    threads = max(config.text_encoder.torch_threads, os.cpu_count() or 1)
+    encoder = SentenceTransformerEncoder(config.text_encoder.model_copy(update={"torch_threads": threads}))
     encoder.setup()
     return config, encoder
 
@@ -39,7 +43,7 @@ def cmd_train_heads(args: argparse.Namespace) -> int:
     held: dict = {}
     train_heads(config, Path(args.data), out, encoder.encode, limit=args.limit, version=args.version,
                 extra=extra, heldout=held)
-    comparison = compare_on_heldout(out, current, held["examples"], held["embeddings"], held["held"])
+    comparison = compare_on_heldout(config, out, current, held["examples"], held["embeddings"], held["split"])
     (out / "comparison.json").write_text(json.dumps(comparison, indent=2) + "\n")
     print(f"{'head':<22} {'current':>8} {'candidate':>10} {'held-out rows (feedback)':>26}")
     for name, m in comparison["heads"].items():
@@ -68,6 +72,19 @@ def cmd_train_page_head(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else resolve_project_path(config.heads.page)
     manifest = train_page_head(Path(args.data), out)
     print(f"{report(manifest)}\nwrote {out}")
+    return 0
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    """The quality record of every category, as the README and `GET /v1/taxonomy` carry it."""
+    from models.quality import load_record, render_markdown
+
+    config = load_config(args.profile)
+    record = load_record(config, resolve_project_path(config.heads.text), resolve_project_path(config.heads.page))
+    if args.json:
+        print(json.dumps({c: q.model_dump() for c, q in record.items()}, indent=2))
+    else:
+        print(render_markdown(record))
     return 0
 
 
@@ -237,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     page.add_argument("--data", default=str(DEFAULT_DATA))
     page.add_argument("--out", default=None, help="output dir (default: the profile's heads.page)")
     page.set_defaults(func=cmd_train_page_head)
+
+    quality = sub.add_parser("quality", help="print every category's quality record (README table)")
+    quality.add_argument("--profile", default="cpu")
+    quality.add_argument("--json", action="store_true", help="JSON, as /v1/taxonomy carries it")
+    quality.set_defaults(func=cmd_quality)
 
     prepare = sub.add_parser("prepare", help="check models, build missing/stale artifacts")
     prepare.add_argument("--profile", default="cpu")

@@ -317,6 +317,53 @@ class BatchReviewResponse(BaseModel):
     results: list[BatchItemResult]
 
 
+class ThresholdFigures(BaseModel):
+    """Held-out precision / recall at one threshold, and the share of negatives flagged (fpr)."""
+
+    threshold: float
+    precision: float
+    recall: float
+    fpr: float
+
+
+class HeldoutFigures(BaseModel):
+    """One backing's figures on the grouped evaluation split (models/splits.py)."""
+
+    kind: str
+    data: str
+    n_pos: int
+    n_neg: int
+    auprc: float | None
+    review: ThresholdFigures
+    reject: ThresholdFigures
+
+
+class BenignCommercial(BaseModel):
+    """Share of held-out benign product listings whose text score reaches review / reject."""
+
+    n: int
+    at_review: float
+    at_reject: float
+
+
+class QualityBacking(BaseModel):
+    kind: str
+    name: str
+    data: str = ""
+    measured: bool
+
+
+class CategoryQuality(BaseModel):
+    """What backs a category and how well it is measured (models/quality.py); `status` says in plain
+    words which parts are unmeasured ("unmeasured: no labelled data" when nothing is)."""
+
+    measured: bool
+    status: str
+    backing: list[QualityBacking]
+    heldout: list[HeldoutFigures]
+    benign_commercial: BenignCommercial | None = None
+
+
 class CategoryInfo(BaseModel):
     id: str
     name: str
@@ -328,6 +375,7 @@ class CategoryInfo(BaseModel):
     zero_tolerance: bool
     backed_by: list[dict[str, Any]]
     references: list[str]
+    quality: CategoryQuality | None = None
 
 
 class TaxonomyResponse(BaseModel):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from evaluation.calibrate import choose
+from evaluation.calibrate import Rows, Targets, benign_review_rate, fit
 from evaluation.dataset import LabeledExample, load_set
 from evaluation.metrics import evaluate
 from evaluation.runner import Outcome
@@ -39,14 +39,49 @@ def test_leak_rate_overkill_and_precision_recall_are_counted_as_defined():
     assert sum(b["n"] for b in c["calibration"]["bins"]) == 7
 
 
-def test_calibration_picks_the_lowest_threshold_meeting_the_overkill_target():
-    rng = np.random.default_rng(0)
-    neg, pos = rng.uniform(0, 0.6, 1000), rng.uniform(0.4, 1.0, 200)
-    y = np.r_[np.zeros(1000, int), np.ones(200, int)]
-    review, reject, achieved = choose(y, np.r_[neg, pos], target_overkill=0.02, target_leak=0.05, current=(0.5, 0.85))
-    assert achieved["overkill_at_reject"] <= 0.02
-    assert (neg >= reject - 0.01).mean() > 0.02  # one grid step lower would miss the target
-    assert achieved["leak_below_review"] <= 0.05 and review <= reject
+def _rows(n_neg: int = 2000, n_pos: int = 200, n_commercial: int = 1000, seed: int = 0) -> Rows:
+    """Two categories: scam_fraud with labels (positives high, negatives low, commercial copy in between)
+    and weapons with 3 positives only."""
+    rng = np.random.default_rng(seed)
+    cats = ["scam_fraud", "weapons"]
+    scam = np.r_[rng.uniform(0, 0.6, n_neg), rng.uniform(0.3, 1.0, n_pos), rng.uniform(0, 0.9, n_commercial)]
+    weapons = rng.uniform(0, 0.35, len(scam))
+    labels = np.c_[np.r_[np.zeros(n_neg), np.ones(n_pos), np.zeros(n_commercial)],
+                   np.r_[np.full(n_neg, -1), np.full(n_pos, -1), np.zeros(n_commercial)]].astype(int)
+    labels[:3, 1] = 1
+    weapons[:3] = 0.9
+    benign = np.r_[np.ones(n_neg, bool), np.zeros(n_pos, bool), np.ones(n_commercial, bool)]
+    commercial = np.r_[np.zeros(n_neg + n_pos, bool), np.ones(n_commercial, bool)]
+    return Rows(cats, np.c_[scam, weapons], labels, benign, commercial)
+
+
+def test_calibration_meets_the_commercial_reject_target_and_keeps_a_review_band():
+    rows, current = _rows(), {"scam_fraud": (0.5, 0.85), "weapons": (0.4, 0.8)}
+    targets = Targets(commercial_reject=0.005, overkill=0.01, review_budget=0.5, min_positives=20)
+    fitted = fit(rows, current, targets)
+    review, reject = fitted.thresholds["scam_fraud"]
+    commercial = rows.scores[rows.commercial, 0]
+    assert (commercial >= reject).mean() <= 0.005
+    assert (commercial >= reject - 0.01).mean() > 0.005 or reject - 0.01 < 0.85 - targets.max_step
+    assert review <= round(reject - targets.min_band, 2)  # the band never collapses into reject
+    assert fitted.thresholds["weapons"] == (0.4, 0.8) and "3 positives" in fitted.kept["weapons"]
+
+
+def test_calibration_raises_review_thresholds_until_the_benign_budget_holds():
+    rows, current = _rows(), {"scam_fraud": (0.5, 0.85), "weapons": (0.4, 0.8)}
+    loose = fit(rows, current, Targets(review_budget=1.0))
+    tight = fit(rows, current, Targets(review_budget=0.1))
+    assert benign_review_rate(rows, tight.thresholds) <= 0.1 < benign_review_rate(rows, loose.thresholds)
+    assert tight.thresholds["scam_fraud"][0] > loose.thresholds["scam_fraud"][0]
+    for review, reject in tight.thresholds.values():
+        assert review < reject
+
+
+def test_no_threshold_moves_more_than_the_step():
+    rows = _rows()
+    current = {"scam_fraud": (0.2, 0.3), "weapons": (0.4, 0.8)}  # far too low: the fit wants ~0.85
+    fitted = fit(rows, current, Targets(max_step=0.2))
+    assert fitted.thresholds["scam_fraud"][1] <= 0.5 + 1e-9
 
 
 def test_labeled_sets_are_validated(tmp_path):

@@ -21,7 +21,14 @@ def test_committed_head_set_loads_with_heldout_metrics():
     for info in heads.manifest["heads"].values():
         assert 0 <= info["metrics"]["auprc"] <= 1 and info["metrics"]["n_pos"] > 0
     assert heads.manifest["url_head"]["metrics"]["auprc"] > 0.9
-    assert len(heads.manifest["data"]) == 5  # sha256 of every input file
+    assert len(heads.manifest["data"]) == 14  # sha256 of every input file
+    assert heads.manifest["split"].startswith("by group")
+    # every category's text score is measured on held-out benign commercial text
+    quality = heads.manifest["quality"]
+    assert set(quality) == set(CONFIG.taxonomy.ids)
+    assert all(q["benign_commercial"]["n"] > 1000 for q in quality.values())
+    for category in heads.trained:
+        assert quality[category]["heldout"]["n_pos"] > 0, category
 
 
 def test_train_heads_cli_on_a_subset(tmp_path):
@@ -34,7 +41,9 @@ def test_train_heads_cli_on_a_subset(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["version"] == "test" and manifest["rows"] == 1500
-    assert manifest["split"].startswith("sha256(text)")
+    assert manifest["split"].startswith("by group")
+    assert sum(manifest["split_rows"].values()) == 1500
     heads = HeadSet.load(out, CONFIG.taxonomy, CONFIG.heads.zero_shot_scale, CONFIG.heads.zero_shot_bias)
-    scores, from_trained = heads.score_text(np.zeros((2, manifest["encoder"]["dim"]), dtype=np.float32))
+    scores, from_trained = heads.score_text(np.zeros((2, manifest["encoder"]["dim"]), dtype=np.float32),
+                                            ["fresh apples", "win a prize"])
     assert scores.shape == (2, 18) and from_trained.shape == (2, 18)

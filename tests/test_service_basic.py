@@ -82,6 +82,37 @@ def test_taxonomy_endpoint_names_backing(client):
     scam = next(k for k in cats["scam_fraud"]["backed_by"] if k["kind"] == "trained_text_head")
     assert 0.5 < scam["heldout"]["auprc"] <= 1.0
     assert cats["malware_cloaking"]["backed_by"][0]["kind"] == "zero_shot_text"
+    # the page head and the page signals are named where they back a category
+    assert "page_head" in {k["kind"] for k in cats["phishing"]["backed_by"]}
+    assert {"hidden_iframe", "auto_download"} <= {k.get("signal") for k in cats["malware_cloaking"]["backed_by"]}
+
+
+def test_taxonomy_carries_the_quality_record_for_every_category(client):
+    """The same record the README and the eval report show: measured figures, or plainly unmeasured."""
+    from models.quality import load_record
+    from serving.config import resolve_project_path
+
+    config = load_config("cpu")
+    expected = load_record(config, resolve_project_path(config.heads.text), resolve_project_path(config.heads.page))
+    cats = {c["id"]: c for c in client.get("/v1/taxonomy").json()["categories"]}
+    for category, record in expected.items():
+        assert cats[category]["quality"] == record.model_dump(), category
+    scam = cats["scam_fraud"]["quality"]
+    assert scam["measured"] and scam["heldout"][0]["n_pos"] > 100 and 0 < scam["heldout"][0]["auprc"] <= 1
+    assert scam["benign_commercial"]["n"] > 1000
+    weapons = cats["weapons"]["quality"]
+    assert not weapons["measured"] and weapons["status"] == "unmeasured: no labelled data"
+    assert weapons["heldout"] == [] and weapons["benign_commercial"]["at_reject"] <= 0.01
+
+
+def test_unmeasured_category_says_so_in_its_evidence(client):
+    body = client.post("/v1/review", json={"request_id": "unmeasured-1", "options": {"summary": "none",
+                       "record": False}, "creative": {"text": "Buy assault rifles and ammunition online, "
+                                                              "no background check needed"}}).json()
+    weapons = [e for e in body["evidence"] if e["category"] == "weapons"]
+    assert weapons and all(e["detail"].endswith("[unmeasured: no labelled data]") for e in weapons)
+    assert not any(e["detail"].endswith("[unmeasured: no labelled data]")
+                   for e in body["evidence"] if e["category"] == "scam_fraud")
 
 
 def test_openapi_docs(client):

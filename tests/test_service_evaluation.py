@@ -53,15 +53,27 @@ def test_eval_then_calibrate_on_held_out_shared_data(service, tmp_path):
     assert "| scam_fraud |" in md and "![" in md and "<table>" in (report / "report.html").read_text()
     assert SQLiteDecisionStore(service.store_path).count() == logged_before  # record: false
 
+    # Fit on this run, check on another (here: the same small set again, as a second file), preview
+    # against the policy in force on the service's decision log, then write.
+    check = tmp_path / "check.jsonl"
+    check.write_text((report / "results.jsonl").read_text())
     policy_file = tmp_path / "v3.yaml"
-    cal = adrisk("calibrate", "--results", str(report / "results.jsonl"), "--target-overkill", "0.1",
-                 "--min-positives", "5", "--version", "3-test", "--out", str(policy_file))
-    assert "phishing:" in cal.stdout
+    dry = adrisk("calibrate", "--results", str(report / "results.jsonl"), "--check", str(check),
+                 "--min-positives", "5", "--version", "3-test", "--out", str(policy_file),
+                 "--store", str(service.store_path), "--dry-run")
+    assert "preview against the policy in force (default@2)" in dry.stdout and "agreement" in dry.stdout
+    assert "checked on" in dry.stdout and "nothing written" in dry.stdout and not policy_file.exists()
+    cal = adrisk("calibrate", "--results", str(report / "results.jsonl"), "--check", str(check),
+                 "--min-positives", "5", "--version", "3-test", "--out", str(policy_file),
+                 "--store", str(service.store_path))
+    assert "phishing:" in cal.stdout and "weapons: kept" in cal.stdout
     doc = yaml.safe_load(policy_file.read_text())
     assert doc["version"] == "3-test" and "phishing" in doc["thresholds"]
     assert "written by `adrisk calibrate`" in policy_file.read_text()
     config = load_config("cpu", {"policy_doc": doc})
     assert config.thresholds("phishing").reject == doc["thresholds"]["phishing"]["reject"]
+    for category in config.taxonomy.ids:  # the review band never collapses into reject
+        assert config.thresholds(category).review < config.thresholds(category).reject, category
 
 
 def test_ab_replays_the_decision_log_under_two_policies(client, service, tmp_path):

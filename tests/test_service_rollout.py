@@ -66,10 +66,10 @@ class Traffic:
 
 @pytest.fixture(scope="module")
 def candidate(service, tmp_path_factory):
-    """Head set version 2, trained on a subset, registered in the service's local registry."""
-    out = tmp_path_factory.mktemp("heads-v2")
-    adrisk("train-heads", "--limit", "1500", "--version", "2", "--out", str(out))
-    adrisk("registry", "register", "--component", "text_heads", "--version", "2", "--artifact", str(out),
+    """Head set version 3, trained on a subset, registered in the service's local registry."""
+    out = tmp_path_factory.mktemp("heads-v3")
+    adrisk("train-heads", "--limit", "1500", "--version", "3", "--out", str(out))
+    adrisk("registry", "register", "--component", "text_heads", "--version", "3", "--artifact", str(out),
            "--into", str(service.registry))
     return out
 
@@ -83,27 +83,27 @@ def test_canary_shadow_promote_and_rollback_under_traffic(service, candidate):
     for t in traffic.threads:
         t.start()
     try:
-        traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@1"})
-        deploy(service, "canary", "--component", "text_heads", "--version", "2", "--percent", "50")
+        traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@2"})
+        deploy(service, "canary", "--component", "text_heads", "--version", "3", "--percent", "50")
         traffic.wait_for(lambda c: len(c) == 2, window=16)  # both arms serving
 
         deploy(service, "rollback", "--component", "text_heads")
-        traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@1"})
+        traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@2"})
 
         t_shadow = time.time()
-        deploy(service, "shadow", "--component", "text_heads", "--version", "2")
+        deploy(service, "shadow", "--component", "text_heads", "--version", "3")
         deploy(service, "shadow", "--component", "policy", "--version", "1")
         time.sleep(2.0)  # traffic flows; nothing visible changes in the answers
         assert {v.get("text_heads") for _, _, v in traffic.since(time.monotonic() - 1.5)} == {
-            "text-heads-all-MiniLM-L6-v2@1"}
+            "text-heads-all-MiniLM-L6-v2@2"}
 
         deploy(service, "promote", "--component", "text_heads")
-        traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@2"})
+        traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@3"})
         deploy(service, "rollback", "--component", "policy")
-        # Back to the shipped heads for the rest of the suite: canary 100% on 1, then promote.
-        deploy(service, "canary", "--component", "text_heads", "--version", "1", "--percent", "100")
+        # Back to the shipped heads for the rest of the suite: canary 100% on 2, then promote.
+        deploy(service, "canary", "--component", "text_heads", "--version", "2", "--percent", "100")
         deploy(service, "promote", "--component", "text_heads")
-        traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@1"})
+        traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@2"})
     finally:
         traffic.stop.set()
         for t in traffic.threads:
@@ -114,14 +114,14 @@ def test_canary_shadow_promote_and_rollback_under_traffic(service, candidate):
 
     store = SQLiteDecisionStore(service.store_path)
     shadowed = [d for d in store.decisions(since=t_shadow) if d.inputs.get("shadow", {}).get("text_heads")]
-    assert shadowed and all(d.inputs["shadow"]["text_heads"]["version"].endswith("@2") for d in shadowed)
-    assert all(d.response["model_versions"]["text_heads"].endswith("@1") for d in shadowed)  # never acted on
+    assert shadowed and all(d.inputs["shadow"]["text_heads"]["version"].endswith("@3") for d in shadowed)
+    assert all(d.response["model_versions"]["text_heads"].endswith("@2") for d in shadowed)  # never acted on
     history = [h["state"] for h in store.rollout_history("text_heads")]
     assert [h.get("mode") for h in history[:3]] == ["canary", None, "shadow"]
 
 
 def test_the_comparison_report_and_status(service, candidate):
-    # The previous test's shadow of text_heads (stable 1 vs candidate 2) is in the log.
+    # The previous test's shadow of text_heads (stable 2 vs candidate 3) is in the log.
     store = SQLiteDecisionStore(service.store_path)
     starts = [h for h in store.rollout_history("text_heads") if h["state"].get("mode") == "shadow"]
     from serving.rollout_cli import report
@@ -132,7 +132,7 @@ def test_the_comparison_report_and_status(service, candidate):
     assert shadow["max_abs_score_delta"] > 0  # a different head set scores differently
     policy = json.loads(deploy(service, "report", "--component", "policy"))
     assert policy["shadow"]["n"] > 0
-    assert "stable 1" in deploy(service, "status")
+    assert "stable 2" in deploy(service, "status")
 
 
 def test_unregistered_or_tampered_versions_cannot_roll_out(service, candidate, tmp_path):
@@ -141,7 +141,7 @@ def test_unregistered_or_tampered_versions_cannot_roll_out(service, candidate, t
                           timeout=120)
     assert done.returncode != 0 and "no text_heads version '9'" in done.stderr
     registry = Registry([service.registry])
-    manifest = registry.get("text_heads", "2")
+    manifest = registry.get("text_heads", "3")
     assert manifest.sha256 == tree_sha256(candidate)
     (candidate / "manifest.json").write_text((candidate / "manifest.json").read_text() + " ")
     with pytest.raises(RegistryError, match="does not match its manifest"):

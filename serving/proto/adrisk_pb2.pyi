@@ -347,7 +347,7 @@ class FeedbackResponse(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., feedback_id: _Optional[int] = ..., original_action: _Optional[str] = ..., effective_action: _Optional[str] = ..., overturned: _Optional[bool] = ..., agreed: _Optional[bool] = ...) -> None: ...
 
 class CategoryInfo(_message.Message):
-    __slots__ = ("id", "name", "description", "severity", "enforcement", "thresholds", "egregious", "zero_tolerance", "backed_by", "references")
+    __slots__ = ("id", "name", "description", "severity", "enforcement", "thresholds", "egregious", "zero_tolerance", "backed_by", "references", "quality")
     class ThresholdsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -365,6 +365,7 @@ class CategoryInfo(_message.Message):
     ZERO_TOLERANCE_FIELD_NUMBER: _ClassVar[int]
     BACKED_BY_FIELD_NUMBER: _ClassVar[int]
     REFERENCES_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     description: str
@@ -375,7 +376,74 @@ class CategoryInfo(_message.Message):
     zero_tolerance: bool
     backed_by: _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]
     references: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., severity: _Optional[str] = ..., enforcement: _Optional[str] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., egregious: _Optional[bool] = ..., zero_tolerance: _Optional[bool] = ..., backed_by: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., references: _Optional[_Iterable[str]] = ...) -> None: ...
+    quality: CategoryQuality
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., severity: _Optional[str] = ..., enforcement: _Optional[str] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., egregious: _Optional[bool] = ..., zero_tolerance: _Optional[bool] = ..., backed_by: _Optional[_Iterable[_Union[_struct_pb2.Struct, _Mapping]]] = ..., references: _Optional[_Iterable[str]] = ..., quality: _Optional[_Union[CategoryQuality, _Mapping]] = ...) -> None: ...
+
+class ThresholdFigures(_message.Message):
+    __slots__ = ("threshold", "precision", "recall", "fpr")
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    RECALL_FIELD_NUMBER: _ClassVar[int]
+    FPR_FIELD_NUMBER: _ClassVar[int]
+    threshold: float
+    precision: float
+    recall: float
+    fpr: float
+    def __init__(self, threshold: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., fpr: _Optional[float] = ...) -> None: ...
+
+class HeldoutFigures(_message.Message):
+    __slots__ = ("kind", "data", "n_pos", "n_neg", "auprc", "review", "reject")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    N_POS_FIELD_NUMBER: _ClassVar[int]
+    N_NEG_FIELD_NUMBER: _ClassVar[int]
+    AUPRC_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_FIELD_NUMBER: _ClassVar[int]
+    REJECT_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    data: str
+    n_pos: int
+    n_neg: int
+    auprc: float
+    review: ThresholdFigures
+    reject: ThresholdFigures
+    def __init__(self, kind: _Optional[str] = ..., data: _Optional[str] = ..., n_pos: _Optional[int] = ..., n_neg: _Optional[int] = ..., auprc: _Optional[float] = ..., review: _Optional[_Union[ThresholdFigures, _Mapping]] = ..., reject: _Optional[_Union[ThresholdFigures, _Mapping]] = ...) -> None: ...
+
+class BenignCommercial(_message.Message):
+    __slots__ = ("n", "at_review", "at_reject")
+    N_FIELD_NUMBER: _ClassVar[int]
+    AT_REVIEW_FIELD_NUMBER: _ClassVar[int]
+    AT_REJECT_FIELD_NUMBER: _ClassVar[int]
+    n: int
+    at_review: float
+    at_reject: float
+    def __init__(self, n: _Optional[int] = ..., at_review: _Optional[float] = ..., at_reject: _Optional[float] = ...) -> None: ...
+
+class QualityBacking(_message.Message):
+    __slots__ = ("kind", "name", "data", "measured")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    name: str
+    data: str
+    measured: bool
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., data: _Optional[str] = ..., measured: _Optional[bool] = ...) -> None: ...
+
+class CategoryQuality(_message.Message):
+    __slots__ = ("measured", "status", "backing", "heldout", "benign_commercial")
+    MEASURED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    BACKING_FIELD_NUMBER: _ClassVar[int]
+    HELDOUT_FIELD_NUMBER: _ClassVar[int]
+    BENIGN_COMMERCIAL_FIELD_NUMBER: _ClassVar[int]
+    measured: bool
+    status: str
+    backing: _containers.RepeatedCompositeFieldContainer[QualityBacking]
+    heldout: _containers.RepeatedCompositeFieldContainer[HeldoutFigures]
+    benign_commercial: BenignCommercial
+    def __init__(self, measured: _Optional[bool] = ..., status: _Optional[str] = ..., backing: _Optional[_Iterable[_Union[QualityBacking, _Mapping]]] = ..., heldout: _Optional[_Iterable[_Union[HeldoutFigures, _Mapping]]] = ..., benign_commercial: _Optional[_Union[BenignCommercial, _Mapping]] = ...) -> None: ...
 
 class TaxonomyResponse(_message.Message):
     __slots__ = ("version", "policy_version", "categories")
