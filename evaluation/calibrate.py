@@ -5,8 +5,9 @@ What an analyst can run safely:
     (`--check`, the evaluation split): the figures printed are never from the rows that were fitted;
   - reject: the lowest threshold where held-out benign commercial text (product listings) reaches
     reject at most `target_commercial_reject` of the time and all negatives at most `target_overkill`;
-  - review: as low as the overall budget allows (benign ads at or above any review threshold ≤
-    `target_review_budget`), and always at least `min_band` below reject, so the band never collapses;
+  - review: as low as the overall budget allows (benign ads — the benign commercial rows — at or
+    above any review threshold ≤ `review_budget`), giving up first the recall that costs the most
+    benign ads, and always at least `min_band` below reject, so the band never collapses;
   - no threshold moves by more than `max_step` in one calibration;
   - categories with fewer than `min_positives` positives (or no negatives) keep their thresholds, and
     the output says why.
@@ -96,27 +97,49 @@ def fit(rows: Rows, current: dict[str, tuple[float, float]], targets: Targets) -
 
 
 def benign_review_rate(rows: Rows, thresholds: dict[str, tuple[float, float]]) -> float:
-    if not rows.benign.any():
+    """Share of benign *ads* at or above any review threshold. The benign ads are the benign commercial
+    rows (product listings as ad copy) where the run has them: tweets, SMS and web pages are benign
+    but are not ads, and their style is not what the pipeline reviews."""
+    ads = rows.benign
+    if not ads.any():
         return 0.0
     review = np.array([thresholds[c][0] for c in rows.categories])
-    return float((rows.scores[rows.benign] >= review).any(axis=1).mean())
+    return float((rows.scores[ads] >= review).any(axis=1).mean())
+
+
+LOOKAHEAD = 0.05  # score window used to weigh what the next review step saves against what it loses
 
 
 def _fit_review_budget(rows: Rows, fitted: Fitted, adjustable: list[str], current: dict[str, tuple[float, float]],
                        targets: Targets) -> None:
-    """Raise review thresholds, 0.01 at a time on the category that sends the most benign rows to
-    review, until benign ads at or above any review threshold fit the budget (or nothing can rise)."""
-    benign = rows.scores[rows.benign]
+    """Raise review thresholds 0.01 at a time until benign ads at or above any review threshold fit
+    the budget (or nothing can rise). Each step goes to the category whose next `LOOKAHEAD` of score
+    holds the most benign ads per positive it would let through (the cheapest recall to give up).
+    Where review would come closer than `min_band` to reject, reject rises with it (fewer automatic
+    rejects, never more overkill), within `max_step` of where each started."""
+    ads = rows.benign
     col = {c: j for j, c in enumerate(rows.categories)}
+
+    def can_rise(c: str) -> bool:
+        review, reject = fitted.thresholds[c]
+        needs_reject = review + 0.01 > reject - targets.min_band + 1e-9
+        return (review + 0.01 <= current[c][0] + targets.max_step + 1e-9
+                and (not needs_reject or reject + 0.01 <= min(0.99, current[c][1] + targets.max_step) + 1e-9))
+
+    def value(c: str) -> float:
+        review = fitted.thresholds[c][0]
+        p, y = rows.scores[:, col[c]], rows.labels[:, col[c]]
+        window = (p >= review) & (p < review + LOOKAHEAD)
+        return float((window & ads).sum()) / (float((window & (y == 1)).sum()) + 1.0)
+
     while benign_review_rate(rows, fitted.thresholds) > targets.review_budget:
-        movable = [c for c in adjustable
-                   if fitted.thresholds[c][0] + 0.01 <= min(fitted.thresholds[c][1] - targets.min_band,
-                                                            current[c][0] + targets.max_step) + 1e-9]
+        movable = [c for c in adjustable if can_rise(c)]
         if not movable:
             return
-        worst = max(movable, key=lambda c: int((benign[:, col[c]] >= fitted.thresholds[c][0]).sum()))
-        review, reject = fitted.thresholds[worst]
-        fitted.thresholds[worst] = (round(review + 0.01, 2), reject)
+        best = max(movable, key=value)
+        review, reject = fitted.thresholds[best]
+        review = round(review + 0.01, 2)
+        fitted.thresholds[best] = (review, max(reject, round(review + targets.min_band, 2)))
 
 
 def figures(rows: Rows, thresholds: dict[str, tuple[float, float]]) -> dict[str, dict[str, float | int | None]]:

@@ -46,11 +46,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
         thresholds, policy_version = service_thresholds(url)
         outcomes = asyncio.run(run_through_service(url, examples, args.batch_size, args.concurrency,
                                                    progress=not args.no_progress))
+        pages = None
+        if args.pages:  # real benign landing pages through the same service (adrisk pages build)
+            from evaluation.page_eval import evaluate_corpus
+
+            pages = evaluate_corpus(Path(args.pages), report / "pages", url=url, with_url=True,
+                                    progress=not args.no_progress)
     finally:
         if stop:
             stop()
     metrics = evaluate(outcomes, thresholds)
     metrics["policy_version"] = policy_version
+    if pages is not None:
+        metrics["benign_pages"] = {"corpus": args.pages, "report": "pages/report.md",
+                                   "groups": {name: {"n": g["n"], **g["actions"],
+                                                     "without_error_pages": g["actions_without_error_pages"]}
+                                              for name, g in pages["groups"].items()}}
     notes = [f"Data: {described}; {len(examples)} examples from {', '.join(metrics['sources'])}",
              f"Service: {url if not args.local else 'started locally for this run'}; policy {policy_version}",
              f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; `options.record: false` (nothing logged)",
@@ -150,6 +161,8 @@ def add_parsers(sub: Any, default_data: Path) -> None:
     ev.add_argument("--batch-size", type=int, default=16)
     ev.add_argument("--concurrency", type=int, default=4)
     ev.add_argument("--no-progress", action="store_true")
+    ev.add_argument("--pages", default=None, metavar="CORPUS",
+                    help="also send a benign landing-page corpus (adrisk pages build) through the same service")
     ev.set_defaults(func=cmd_eval)
 
     cal = sub.add_parser("calibrate", help="fit thresholds on a calibration run; check them; write a policy version")

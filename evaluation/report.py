@@ -110,6 +110,17 @@ def _tables(metrics: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
             f"to review {_pct(bc['human_review'])}, deboosted {_pct(bc['deboost'])}",
             ["category", "score at review", "score at reject"],
             [[c, _pct(v["at_review"]), _pct(v["at_reject"])] for c, v in bc["categories"].items()]))
+    pages = metrics.get("benign_pages")
+    if pages:
+        rows = []
+        for name, g in pages["groups"].items():
+            w = g["without_error_pages"]
+            rows.append([name, str(g["n"]), _pct(g.get("approve")), _pct(g.get("human_review")), _pct(g.get("deboost")),
+                         _pct(g.get("reject")), f"{_pct(w.get('human_review'))} / {_pct(w.get('reject'))}"])
+        tables.append((f"Real benign landing pages ({pages['corpus']}; every page is legitimate, so anything but "
+                       f"approve is overkill; details in {pages['report']})",
+                       ["run / variant", "pages", "approve", "human_review", "deboost", "reject",
+                        "review / reject without error pages"], rows))
     return tables
 
 

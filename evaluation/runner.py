@@ -30,30 +30,48 @@ class Outcome:
                 "categories": self.categories, "error": self.error}
 
 
+RETRIED_ITEM_ERRORS = {"unavailable", "overloaded"}  # transient: the item is sent again, not counted as an error
+ITEM_RETRIES = 3
+
+
 async def _post_batch(session, url: str, chunk: list[LabeledExample], run: str, timeout_s: float) -> list[Outcome]:
+    """One batch call; the whole call is retried on 503, and items that failed transiently (a model
+    deployment that did not answer in time) are sent again, so an eval's error count is real errors."""
     import aiohttp
 
-    items = [{**ex.request, "request_id": f"eval-{run}-{ex.id}",
-              "options": {**ex.request.get("options", {}), "record": False, "summary": "none"}} for ex in chunk]
-    for attempt in range(5):
-        async with session.post(f"{url}/v1/review:batch", json={"items": items},
-                                timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
-            if resp.status == 503 and attempt < 4:  # overloaded: back off and retry
-                await asyncio.sleep(float(resp.headers.get("Retry-After", "1")) * (attempt + 1))
-                continue
-            body = await resp.json()
-            if resp.status != 200:
-                return [Outcome(ex, False, error=f"HTTP {resp.status}: {body}") for ex in chunk]
+    done: dict[int, Outcome] = {}
+    pending = list(range(len(chunk)))
+    for item_try in range(ITEM_RETRIES + 1):
+        items = [{**chunk[k].request, "request_id": f"eval-{run}-{chunk[k].id}",
+                  "options": {**chunk[k].request.get("options", {}), "record": False, "summary": "none"}}
+                 for k in pending]
+        for attempt in range(5):
+            async with session.post(f"{url}/v1/review:batch", json={"items": items},
+                                    timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+                if resp.status == 503 and attempt < 4:  # overloaded: back off and retry
+                    await asyncio.sleep(float(resp.headers.get("Retry-After", "1")) * (attempt + 1))
+                    continue
+                body = await resp.json()
+                if resp.status != 200:
+                    return [done.get(k) or Outcome(ex, False, error=f"HTTP {resp.status}: {body}")
+                            for k, ex in enumerate(chunk)]
+                break
+        retry = []
+        for k, item in zip(pending, body["results"], strict=True):
+            ex = chunk[k]
+            if item["ok"]:
+                r = item["result"]
+                done[k] = Outcome(ex, True, r["scores"], r["decision"]["action"], r["decision"]["categories"],
+                                  evidence=r.get("evidence", []))
+            elif item["error"]["error"] in RETRIED_ITEM_ERRORS and item_try < ITEM_RETRIES:
+                retry.append(k)
+            else:
+                done[k] = Outcome(ex, False, error=f"{item['error']['error']}: {item['error']['detail']}")
+        if not retry:
             break
-    out = []
-    for ex, item in zip(chunk, body["results"], strict=True):
-        if item["ok"]:
-            r = item["result"]
-            out.append(Outcome(ex, True, r["scores"], r["decision"]["action"], r["decision"]["categories"],
-                               evidence=r.get("evidence", [])))
-        else:
-            out.append(Outcome(ex, False, error=f"{item['error']['error']}: {item['error']['detail']}"))
-    return out
+        pending = retry
+        await asyncio.sleep(1.0 + item_try)
+    return [done[k] for k in range(len(chunk))]
 
 
 async def run_through_service(
