@@ -112,10 +112,14 @@ def benign_products(data: Path) -> Iterator[Example]:
 
 
 def clickbait(data: Path) -> Iterator[Example]:
-    # `source` is the label itself (clickbait sites vs news sites): grouping by it would put every
-    # positive on one side, so rows are grouped by normalised text only.
+    # Clickbait is a *style*, not a claim: trained as misleading_claims positives, the headlines taught
+    # the head that quizzes, listicles and questions are misleading ("10 reasons to switch to our bank
+    # today" 0.91, "What is the best way to shoot photos of fireworks?" 0.82), which is ordinary ad
+    # copy. Only the news headlines are kept, as factual negatives. `source` is the label itself, so
+    # rows are grouped by normalised text only.
     for row in _csv(data / "clickbait_headlines.csv"):
-        yield Example(row["text"], "clickbait", {"misleading_claims": int(row["label"])})
+        if row["label"].strip() == "0":
+            yield Example(row["text"], "clickbait", {"misleading_claims": 0})
 
 
 # Mail header lines flattened into the text: a style every ham mail has and no ad copy has.
@@ -138,23 +142,36 @@ SPAMASSASSIN_SPLITS = {"spam-1": "evaluation", "easy-ham-2": "evaluation"}
 
 
 def spamassassin(data: Path) -> Iterator[Example]:
+    # Scam-type spam is scam_fraud; "miracle health" spam ("Guaranteed to lose 10-12 lbs in 30 days")
+    # is misleading_claims; ham is a negative for both. Spam that is only adult / pharma / gambling is
+    # another category's and is left out.
     for row in _csv(data / "spamassassin_email.csv"):
         spam = row["label"].strip() == "1"
         topics = set(row["spam_topics_kw"].split("|")) if row["spam_topics_kw"] else {""}
-        if spam and not topics & SCAM_SPAM_TOPICS:
-            continue  # adult / pharma / gambling spam: another category's, not scam_fraud's
+        labels = {"scam_fraud": int(spam and bool(topics & SCAM_SPAM_TOPICS)),
+                  "misleading_claims": int(spam and "health_miracle" in topics)}
+        if spam and not any(labels.values()):
+            continue
+        if spam and not labels["scam_fraud"]:
+            del labels["scam_fraud"]  # miracle-health spam: not a scam label either way
         group = row["group"].strip()
-        yield Example(strip_mail_headers(row["text"])[:MAX_CHARS], "spamassassin", {"scam_fraud": int(spam)},
+        yield Example(strip_mail_headers(row["text"])[:MAX_CHARS], "spamassassin", labels,
                       group=f"collection:{group}", split=SPAMASSASSIN_SPLITS.get(group, "train"))
 
 
 def truthfulqa(data: Path) -> Iterator[Example]:
     # A statement answers a question; alone ("Nothing happens") it claims nothing, so the question
-    # is kept in front of it, as a claim an ad would make in full.
+    # is kept in front of it, as a claim an ad would make in full. The question alone claims nothing
+    # either: it is a benign row (clickbait headlines teach that a question is "misleading"; these
+    # teach that asking is not). Question and answers share the question's group.
+    questions: dict[str, str] = {}
     for row in _csv(data / "truthfulqa_claims.csv"):
+        questions.setdefault(row["question_id"], row["question"].strip())
         text = f"{row['question'].strip()} {row['text'].strip()}"
         yield Example(text, "truthfulqa", {"misleading_claims": int(row["label"])},
                       group=f"question:{row['question_id']}")
+    for qid, question in questions.items():
+        yield Example(question, "truthfulqa", {"misleading_claims": 0}, benign=True, group=f"question:{qid}")
 
 
 def health_misinfo(data: Path) -> Iterator[Example]:
@@ -200,8 +217,8 @@ SOURCE_NOTES = {
     "davidson": "Davidson et al. tweets: hate vs neither",
     "openai_moderation": "OpenAI moderation-api-release samples",
     "products": "benign product listings (ditto: Abt-Buy, Amazon-Google, Walmart-Amazon, WDC)",
-    "clickbait": "clickbait vs news headlines (Chakraborty et al.)",
-    "spamassassin": "SpamAssassin mail, 2002: scam-type spam vs ham (headers stripped)",
+    "clickbait": "news headlines from the clickbait set (Chakraborty et al.), as factual negatives",
+    "spamassassin": "SpamAssassin mail, 2002: scam-type and miracle-health spam vs ham (headers stripped)",
     "truthfulqa": "TruthfulQA: question + false vs true answer",
     "health_misinfo": "health misinformation Reddit posts (positives only)",
     "covid": "CONSTRAINT COVID fake vs real posts (the task's own train/val/test)",

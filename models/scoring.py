@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.heads import HeadSet
+from multimodal.page_evidence import PageEvidenceGate
 
 EVIDENCE_FLOOR = 0.2  # below this a source is not worth citing
 UNMEASURED = "unmeasured: no labelled data"  # said in the evidence of a category nothing labelled backs
@@ -47,6 +48,7 @@ class ScoreJob:
     url: str | None = None
     images: list[ImagePart] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
+    page_gate: PageEvidenceGate | None = None  # caps on model scores about an analysed landing page
 
 
 @dataclass
@@ -100,6 +102,8 @@ def score_job(job: ScoreJob, heads: HeadSet) -> ScoreResult:
             candidates.append((category, image.source, float(score), image.detail.get(category, "")))
     for signal in job.signals:
         candidates.append((signal.category, signal.source, float(signal.score), signal.detail))
+    if job.page_gate is not None:
+        candidates = job.page_gate.apply(candidates)
 
     scores = dict.fromkeys(categories, 0.0)
     for category, _, score, _ in candidates:

@@ -405,22 +405,36 @@ def cached_embeddings(
     texts: list[str], config: AdriskConfig, encode: Callable[[list[str]], np.ndarray],
     log: Callable[[str], None],
 ) -> np.ndarray:
-    """Embeddings are a pure function of (encoder, texts): cache them under var/cache."""
+    """Embeddings are a pure function of (encoder, text): cached per text under var/cache, so adding
+    a set embeds only its new rows."""
     from serving.config import PROJECT_ROOT
 
-    key = hashlib.sha256(
-        json.dumps([config.text_encoder.name, config.text_encoder.version,
-                    config.text_encoder.max_seq_length, texts]).encode()
-    ).hexdigest()[:24]
-    path = PROJECT_ROOT / "var" / "cache" / f"embeddings-{key}.npy"
+    encoder_key = hashlib.sha256(json.dumps([config.text_encoder.name, config.text_encoder.version,
+                                             config.text_encoder.max_seq_length]).encode()).hexdigest()[:16]
+    path = PROJECT_ROOT / "var" / "cache" / f"text-embeddings-{encoder_key}.npz"
+    keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+    known: dict[str, int] = {}
+    vectors = np.zeros((0, 0), dtype=np.float32)
     if path.exists():
-        log(f"using cached embeddings {path.name}")
-        return np.load(path)
-    log(f"embedding {len(texts)} texts with {config.text_encoder.name} ...")
-    embeddings = encode(texts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, embeddings)
-    return embeddings
+        with np.load(path) as cache:
+            vectors = cache["vectors"]
+            known = {str(k): i for i, k in enumerate(cache["keys"])}
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+    if missing:
+        log(f"embedding {len(missing)} of {len(texts)} texts with {config.text_encoder.name} "
+            f"({len(texts) - len(missing)} cached) ...")
+        new = encode([t for _, t in missing]).astype(np.float32)
+        vectors = new if not known else np.concatenate([vectors, new])
+        for k, _ in missing:
+            known[k] = len(known)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        order = sorted(known, key=known.get)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(order), vectors=vectors)
+        tmp.replace(path)
+    else:
+        log(f"using cached embeddings for all {len(texts)} texts ({path.name})")
+    return vectors[[known[k] for k in keys]]
 
 
 def iter_batches(items: list[str], size: int) -> Iterable[list[str]]:
