@@ -126,6 +126,31 @@ class PhishingFeatureLists(_Strict):
     _clean = field_validator("phish_hints", "suspicious_tlds")(_non_empty_terms)
 
 
+class PhishingSupport(_Strict):
+    signals: list[str] = Field(min_length=1)  # page signals of the phishing category that count as support
+    weak: float = Field(ge=0, le=1)  # one of them at least this strong: weak support
+    strong: float = Field(ge=0, le=1)  # one at least this strong, or two distinct at weak: strong support
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PhishingSupport:
+        if self.weak > self.strong:
+            raise ValueError("model_evidence.phishing_support: weak must not exceed strong")
+        unknown = set(self.signals) - set(REQUIRED_SCORES)
+        if unknown:
+            raise ValueError(f"model_evidence.phishing_support names unknown signals: {sorted(unknown)}")
+        return self
+
+
+class ModelEvidenceRules(_Strict):
+    """How model scores about a page count, given the page's own structure (multimodal/page_evidence.py)."""
+
+    page_text_sources: list[str] = Field(min_length=1)
+    url_model_sources: list[str] = Field(min_length=1)
+    phishing_support: PhishingSupport
+    page_text_one_band_weaker: list[str]
+    margin: float = Field(gt=0, le=0.1)  # how far below a threshold a capped score sits
+
+
 class PageSignalsConfig(_Strict):
     version: str
     signals: dict[str, SignalSpec]
@@ -137,6 +162,7 @@ class PageSignalsConfig(_Strict):
     multi_label_suffixes: Terms
     hosting_suffixes: Terms
     phishing_features: PhishingFeatureLists
+    model_evidence: ModelEvidenceRules
 
     _clean = field_validator("multi_label_suffixes", "hosting_suffixes")(_non_empty_terms)
 
@@ -243,6 +269,7 @@ def taxonomy_ids(config_dir: Path = CONFIG_DIR) -> frozenset[str]:
 def load_page_signals(config_dir: Path = CONFIG_DIR) -> PageSignalsConfig:
     config = PageSignalsConfig.model_validate(_read(config_dir / "page_signals.yaml"))
     unknown = {s.category for s in config.signals.values()} - taxonomy_ids(config_dir)
+    unknown |= set(config.model_evidence.page_text_one_band_weaker) - taxonomy_ids(config_dir)
     if unknown:
         raise ValueError(f"page_signals.yaml names unknown taxonomy categories: {sorted(unknown)}")
     return config

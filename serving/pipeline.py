@@ -27,6 +27,7 @@ from models.scoring import ImagePart, ScoreJob, ScoreResult, Signal, TextPart, a
 from multimodal.fetch import fetch_page
 from multimodal.images import probe_image
 from multimodal.page import analyze_page
+from multimodal.page_evidence import PageEvidenceGate, page_evidence_gate
 from multimodal.text import chunk_words, normalise
 from multimodal.video import probe_video
 from policy.decision import fuse_and_decide
@@ -78,6 +79,7 @@ class PreparedAd:
     texts: list[TextPart] = field(default_factory=list)
     url: str | None = None
     signals: list[Signal] = field(default_factory=list)
+    page_gate: PageEvidenceGate | None = None  # set when the landing page's HTML was analysed
     error: AdriskError | None = None
     timings: dict[str, float] = field(default_factory=dict)
     sightings: list[Sighting] = field(default_factory=list)  # perceptual hashes of its images and frames
@@ -149,8 +151,10 @@ def _page_parts(
     ad: PreparedAd, html: str, url: str | None, has_text: bool, config: AdriskConfig,
     page_head: PagePhishingHead | None,
 ) -> list[TextPart]:
-    """Analyse the landing page: its text for the text heads, its signals and phishing head as evidence."""
+    """Analyse the landing page: its text for the text heads, its signals and phishing head as evidence,
+    and the gate that holds model scores about it to what its structure shows (multimodal/page_evidence.py)."""
     analysis = analyze_page(html, url, config.limits.max_text_chars)
+    ad.page_gate = page_evidence_gate(analysis.signals, config)
     parts: list[TextPart] = []
     if analysis.title:
         parts += _text_parts("landing_page.title", analysis.title, config)
@@ -433,7 +437,7 @@ class ReviewPipeline:
                 continue
             emb = np.concatenate(rows) if rows else None
             jobs.append(ScoreJob(texts=ad.texts + ocr, text_embeddings=emb, url=ad.url, images=images,
-                                 signals=ad.signals))
+                                 signals=ad.signals, page_gate=ad.page_gate))
 
         try:
             scored, shadows = await self._score_arms(ads, jobs, timings, plan)
