@@ -14,7 +14,11 @@ The report gives the share of pages per action (approve / human_review / deboost
 variant and kind, how often each page signal fires (and how often it alone reaches its category's
 review threshold), which evidence drives the pages that are not approved, and each signal's firing
 on a handful of hand-written phishing pages (synthetic positives, not real phishing: see
-SYNTHETIC_POSITIVES) so a precision can be stated with that caveat.
+SYNTHETIC_POSITIVES) so a precision can be stated with that caveat, what the model evidence about the
+pages (text heads on page text, URL head, page-phishing head) reaches as scored and as counted after
+the page evidence gate (multimodal/page_evidence.py), and the actions on a few hand-written content
+pages (scam, miracle cure, fake endorsement, pharmacy, replicas, adult: CONTENT_POSITIVES) that show
+what the gate costs.
 """
 
 from __future__ import annotations
@@ -84,6 +88,51 @@ SYNTHETIC_POSITIVES: dict[str, tuple[str, str]] = {
 }
 
 
+# Hand-written content-violation landing pages (not phishing): the page text is the only evidence of
+# the violation, so they show what holding page text to "one band weaker" (configs/page_signals.yaml
+# model_evidence) costs when a page is sent without its ad.
+CONTENT_POSITIVES: dict[str, tuple[str, str]] = {
+    "crypto-giveaway": ("https://btc-double-event.example.top/", """<!doctype html><html><head>
+<title>Official Bitcoin Giveaway - Double Your BTC Today</title></head><body><h1>5,000 BTC Giveaway Event</h1>
+<p>To celebrate our launch we are giving away 5,000 BTC to the community. Send any amount between 0.1 BTC
+and 20 BTC to the address below and we will immediately send back double the amount to the address you sent from.</p>
+<p>Send 0.5 BTC, get 1 BTC back. Send 1 BTC, get 2 BTC back. Guaranteed returns, no risk, instant payout.</p>
+<p>Wallet address: bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh</p>
+<p>Only the first 1,000 participants qualify. Hurry, the event ends when the remaining balance runs out.</p>
+</body></html>"""),
+    "miracle-weight-loss": ("https://slim-keto-burn.example.com/", """<!doctype html><html><head>
+<title>Lose 30 Pounds in 30 Days Without Diet or Exercise</title></head><body>
+<h1>The miracle pill doctors don't want you to know about</h1>
+<p>This one weird trick melts belly fat overnight. Thousands of women have lost 30 pounds in just 30 days
+without changing what they eat and without any exercise. Clinically proven, 100% guaranteed results.</p>
+<p>Our formula cures diabetes, reverses aging and burns fat while you sleep. Doctors hate it.</p>
+<p>Order now and get 3 bottles free. Results guaranteed or your money back.</p></body></html>"""),
+    "celebrity-endorsement": ("https://daily-finance-news.example.click/article", """<!doctype html><html><head>
+<title>Famous billionaire reveals the investment that made him rich - as seen on the news</title></head><body>
+<h1>Celebrity endorses new crypto trading robot live on national TV</h1>
+<p>In a stunning interview the famous celebrity revealed the automated trading platform that turns $250 into
+$10,000 in a week. The presenter tried to stop him, but he kept talking. The video was removed hours later.</p>
+<p>Sign up today with a deposit of $250 and let the robot trade for you. Thousands of ordinary people are already
+earning $1,000 a day.</p></body></html>"""),
+    "online-pharmacy": ("https://cheap-meds-now.example.top/", """<!doctype html><html><head>
+<title>Buy Oxycodone and Xanax Online - No Prescription Needed</title></head><body>
+<h1>Order painkillers online without a prescription</h1>
+<p>Buy oxycodone, xanax, valium and tramadol online with no prescription and no doctor visit. Discreet
+worldwide shipping, overnight delivery.</p><p>Cheapest prices, pay with bitcoin.</p></body></html>"""),
+    "replica-bags": ("https://luxury-replica-outlet.example.shop/", """<!doctype html><html><head>
+<title>Replica Designer Handbags - Perfect Copies 90% Off</title></head><body>
+<h1>Top quality replica luxury bags</h1><p>Replica designer handbags, perfect 1:1 copies of luxury brands at
+90% off. Fake watches and counterfeit sneakers indistinguishable from the original.</p></body></html>"""),
+    "adult-dating": ("https://hot-singles-tonight.example.xyz/", """<!doctype html><html><head>
+<title>Hot singles near you want to meet tonight</title></head><body>
+<h1>Explicit adult chat - adults only</h1><p>Nude photos and sexual videos of hot singles in your area.
+Sign up free for explicit adult chat and hookups tonight.</p></body></html>"""),
+}
+# Model evidence about the page (scored by the text heads, the URL head and the page-phishing head).
+PAGE_TEXT_SOURCES = ("landing_page.title", "landing_page.meta", "landing_page.text")
+MODEL_SOURCES = (*PAGE_TEXT_SOURCES, "landing_page.url", "landing_page.phishing_head")
+_COUNTED = re.compile(r"\[counted ([0-9.]+), not ([0-9.]+):")
+
 @dataclass
 class PageCase:
     id: str  # manifest id, or "synthetic:<name>"
@@ -138,6 +187,15 @@ def synthetic_cases() -> list[PageCase]:
     for name, (url, html) in SYNTHETIC_POSITIVES.items():
         for mode, page_url in ((HTML_ONLY, None), (WITH_URL, url)):
             cases.append(PageCase(f"synthetic:{name}", "phishing", "synthetic_positive", mode, "evaluation.page_eval",
+                                  _request(html, page_url)))
+    return cases
+
+
+def content_cases() -> list[PageCase]:
+    cases = []
+    for name, (url, html) in CONTENT_POSITIVES.items():
+        for mode, page_url in ((HTML_ONLY, None), (WITH_URL, url)):
+            cases.append(PageCase(f"content:{name}", "content", "content_positive", mode, "evaluation.page_eval",
                                   _request(html, page_url)))
     return cases
 
@@ -255,6 +313,34 @@ def _share(n: int, total: int) -> float:
     return round(n / total, 4) if total else 0.0
 
 
+def _model_evidence(ok: list[PageOutcome], thresholds: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    """Per "category ← model source": pages where it reaches the review threshold as the model scored it,
+    and as it counted after the page evidence gate (its evidence says "counted x, not y" when capped)."""
+    scored: Counter[str] = Counter()
+    counted: Counter[str] = Counter()
+    for o in ok:
+        raw: dict[str, float] = {}
+        kept: dict[str, float] = {}
+        for e in o.evidence:
+            source = _base_source(str(e["source"]))
+            if source not in MODEL_SOURCES:
+                continue
+            capped = _COUNTED.search(str(e.get("detail", "")))
+            keys = [f"{e['category']} ← {source}"]
+            if source in PAGE_TEXT_SOURCES:
+                keys.append(f"{e['category']} ← page text (any part)")
+            for key in keys:
+                raw[key] = max(raw.get(key, 0.0), float(capped.group(2)) if capped else float(e["score"]))
+                kept[key] = max(kept.get(key, 0.0), float(e["score"]))
+        for key, value in raw.items():
+            review = thresholds.get(key.split(" ← ")[0], (1.0, 1.0))[0]
+            scored[key] += value >= review
+            counted[key] += kept[key] >= review
+    return {key: {"scored_reaches_review": _share(scored[key], len(ok)), "pages_scored": scored[key],
+                  "counted_reaches_review": _share(counted[key], len(ok)), "pages_counted": counted[key]}
+            for key in sorted(scored, key=lambda k: -scored[k]) if scored[key]}
+
+
 def summarise_group(outcomes: list[PageOutcome], thresholds: dict[str, tuple[float, float]],
                     signal_categories: dict[str, str]) -> dict[str, Any]:
     ok = [o for o in outcomes if o.ok]
@@ -288,11 +374,13 @@ def summarise_group(outcomes: list[PageOutcome], thresholds: dict[str, tuple[flo
                            "pages": fired[name]}
                     for name in sorted(signal_categories)},
         "drivers_of_non_approve": dict(drivers.most_common()),
+        "model_evidence": _model_evidence(ok, thresholds),
     }
 
 
 def summarise(outcomes: list[PageOutcome], synthetic: list[PageOutcome],
-              thresholds: dict[str, tuple[float, float]], signal_categories: dict[str, str]) -> dict[str, Any]:
+              thresholds: dict[str, tuple[float, float]], signal_categories: dict[str, str],
+              content: list[PageOutcome] | None = None) -> dict[str, Any]:
     groups: dict[str, list[PageOutcome]] = defaultdict(list)
     for o in outcomes:
         groups[f"{o.case.mode} / {o.case.variant}"].append(o)
@@ -317,6 +405,9 @@ def summarise(outcomes: list[PageOutcome], synthetic: list[PageOutcome],
     metrics["synthetic_positives"] = [
         {"id": o.case.id, "mode": o.case.mode, "action": o.action, "categories": o.categories,
          "signals": o.signals(), "error": o.error} for o in synthetic]
+    metrics["content_positives"] = [
+        {"id": o.case.id, "mode": o.case.mode, "action": o.action, "categories": o.categories,
+         "drivers": _drivers(o), "error": o.error} for o in content or []]
     metrics["not_approved"] = [
         {"id": o.case.id, "mode": o.case.mode, "variant": o.case.variant, "kind": o.case.kind, "action": o.action,
          "drivers": _drivers(o), "signals": o.signals()}
@@ -373,6 +464,26 @@ def render_report(metrics: dict[str, Any], notes: list[str]) -> str:
     for row in metrics["synthetic_positives"]:
         sig = ", ".join(f"{k} {v:.2f}" for k, v in sorted(row["signals"].items()))
         lines.append(f"| {row['id']} | {row['mode']} | {row['action'] or row['error']} | {sig} |")
+    if metrics.get("content_positives"):
+        lines += ["", "## Content positives (hand-written scam / misleading / drugs / counterfeit / adult pages)", "",
+                  "CONTENT_POSITIVES in evaluation/page_eval.py: the page text is the only evidence of the "
+                  "violation (no ad copy is sent).", "",
+                  "| page | run | action | drivers |", "|---|---|---|---|"]
+        for row in metrics["content_positives"]:
+            lines.append(f"| {row['id']} | {row['mode']} | {row['action'] or row['error']} | "
+                         f"{'; '.join(row['drivers'])} |")
+    model_names = [k for k in metrics["groups"] if k.endswith("/ all")]
+    lines += ["", "## Model evidence about the pages: share of pages where it reaches its category's review "
+              "threshold as scored → as counted after the page evidence gate", "",
+              "| category ← source | " + " | ".join(model_names) + " |", "|---|" + "---:|" * len(model_names)]
+    keys = list(dict.fromkeys(k for n in model_names for k in metrics["groups"][n].get("model_evidence", {})))
+    for key in keys:
+        cells = []
+        for n in model_names:
+            row = metrics["groups"][n].get("model_evidence", {}).get(key)
+            cells.append(f"{_pct(row['scored_reaches_review'])} → {_pct(row['counted_reaches_review'])}" if row
+                         else "–")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
     drivers = metrics["groups"].get(f"{HTML_ONLY} / all", {}).get("drivers_of_non_approve", {})
     lines += ["", "## What drives the pages that are not approved (HTML alone)", "",
               "| category ← strongest evidence | pages |", "|---|---:|"]
@@ -404,6 +515,22 @@ def signal_categories() -> dict[str, str]:
     return {name: spec.category for name, spec in load_page_signals().signals.items()}
 
 
+def _local_model_idents(profile: str) -> str:
+    """The text-head set and page head this checkout would serve (name@version + weights digest)."""
+    import hashlib
+
+    from serving.config import load_config, resolve_project_path
+
+    heads = load_config(profile, {"llm": None}).heads
+    out = []
+    for path in (resolve_project_path(heads.text), resolve_project_path(heads.page)):
+        manifest = json.loads((path / "manifest.json").read_text())
+        weights = next(iter(sorted(path.glob("*.npz"))), None)
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12] if weights else "-"
+        out.append(f"{manifest['name']}@{manifest['version']} ({weights.name if weights else ''} {digest})")
+    return ", ".join(out)
+
+
 def evaluate_corpus(corpus: Path, report: Path, *, url: str | None = None, local: bool = False,
                     in_process: bool = False, profile: str = "cpu", with_url: bool = False,
                     variants: tuple[str, ...] = VARIANTS, limit: int | None = None, batch_size: int = 8,
@@ -412,12 +539,13 @@ def evaluate_corpus(corpus: Path, report: Path, *, url: str | None = None, local
     """Run the corpus (and the synthetic positives) through the service; write report.md + metrics.json."""
     cases = corpus_cases(corpus, with_url, variants, limit)
     synthetic = synthetic_cases() if with_url else [c for c in synthetic_cases() if c.mode == HTML_ONLY]
+    content = content_cases() if with_url else [c for c in content_cases() if c.mode == HTML_ONLY]
     started = dt.datetime.now(dt.UTC)
     if in_process:
         reviewer = InProcessReviewer(profile)
         try:
             thresholds, policy = reviewer.thresholds(), reviewer.policy_version()
-            outcomes = reviewer.run(cases + synthetic, batch_size=16, progress=progress)
+            outcomes = reviewer.run(cases + synthetic + content, batch_size=16, progress=progress)
         finally:
             reviewer.close()
         where = "in-process ReviewPipeline (the ingress's code; model calls in this process)"
@@ -431,20 +559,24 @@ def evaluate_corpus(corpus: Path, report: Path, *, url: str | None = None, local
         assert url is not None
         try:
             thresholds, policy = service_thresholds(url)
-            outcomes = run_service(url, cases + synthetic, batch_size, concurrency, progress)
+            outcomes = run_service(url, cases + synthetic + content, batch_size, concurrency, progress)
         finally:
             if stop:
                 stop()
         where = "a service started locally for this run" if local else f"the service at {url}"
-    corpus_out, synthetic_out = outcomes[: len(cases)], outcomes[len(cases):]
-    metrics = summarise(corpus_out, synthetic_out, thresholds, signal_categories())
+    corpus_out = outcomes[: len(cases)]
+    synthetic_out = outcomes[len(cases): len(cases) + len(synthetic)]
+    content_out = outcomes[len(cases) + len(synthetic):]
+    metrics = summarise(corpus_out, synthetic_out, thresholds, signal_categories(), content_out)
     metrics["policy_version"] = policy
     metrics["corpus"] = str(corpus)
     from multimodal.page_rules import load_page_signals
 
     metrics["page_signals_version"] = load_page_signals().version
+    metrics["models_here"] = _local_model_idents(profile)
     notes = [f"Corpus: {corpus} ({len(cases)} requests; see its manifest.jsonl and corpus.json)",
              f"Service: {where}; policy {policy}; page signals {metrics['page_signals_version']}",
+             f"Models (this checkout's artifacts): {metrics['models_here']}",
              f"Date: {started:%Y-%m-%d %H:%M} UTC; `options.record: false` (nothing logged)",
              "Runs: `html` sends the page as HTML alone; `url+html` adds the URL it is published at "
              "(docs sites and Bootstrap's examples only).",

@@ -89,7 +89,7 @@ class PageEvidenceGate:
             if rule is not None and category not in lifted:
                 counted = rule.cap(score, self.margin)
                 if counted < score:
-                    detail = f"{detail} [counted {counted:.2f}, not {score:.2f}: {rule.why}]"
+                    detail = f"{detail} [counted {counted:.4g}, not {score:.4g}: {rule.why}]"
                     score = counted
             out.append((category, source, score, detail))
         return out

@@ -30,6 +30,23 @@ from evaluation.page_corpus import (
 from multimodal.page import analyze_page
 from serving.cli import main
 
+MAX_REVIEW_SHARE = 0.05
+SEVERITY = {"approve": 0, "deboost": 1, "human_review": 2, "reject": 3, "suspend_account": 3}
+# The synthetic positives of evaluation/page_eval.py and the least each must get: what page signals
+# 2026.12.1 gave them (README "Landing pages"). js-redirect-cloak sent as HTML alone was approved then
+# too (a script redirect to an absolute URL, with no page URL to compare it with, is 0.3). The drive-by
+# page with its URL was rejected then as phishing by the URL+page head on a page that asks for nothing;
+# it is caught now as what it is, malware_cloaking (hidden iframe to an unknown host), at review.
+CAUGHT_AT_LEAST = {
+    ("bank-credential-harvest", "html"): "reject", ("bank-credential-harvest", "url+html"): "reject",
+    ("wallet-seed-phrase", "html"): "human_review", ("wallet-seed-phrase", "url+html"): "human_review",
+    ("paypal-kit-relative-post", "html"): "human_review", ("paypal-kit-relative-post", "url+html"): "reject",
+    ("microsoft-cross-domain", "html"): "human_review", ("microsoft-cross-domain", "url+html"): "reject",
+    ("hidden-iframe-drive-by", "html"): "human_review", ("hidden-iframe-drive-by", "url+html"): "human_review",
+    ("js-redirect-cloak", "html"): "approve", ("js-redirect-cloak", "url+html"): "human_review",
+    ("fake-update-download", "html"): "reject", ("fake-update-download", "url+html"): "reject",
+}
+
 
 def test_config_pins_permissive_sources():
     config = load_corpus_config()
@@ -82,19 +99,26 @@ def test_installed_pages_build_and_none_is_rejected(tmp_path: Path):
         data = (out / line["file"]).read_bytes()
         assert line["sha256"] and len(data) > 0 and line["variant"] in (AS_PUBLISHED, TAGGED)
     report = tmp_path / "report"
-    assert main(["pages", "eval", "--corpus", str(out), "--report", str(report), "--in-process",
+    assert main(["pages", "eval", "--corpus", str(out), "--report", str(report), "--in-process", "--with-url",
                  "--no-progress"]) == 0
     metrics = json.loads((report / "metrics.json").read_text())
     group = metrics["groups"]["html / all"]
     assert group["n"] == len(lines) and group["errors"] == 0
+    # The corpus guarantee (README "Landing pages"): no real legitimate page is rejected, and at most 5%
+    # of them (4xx/5xx pages aside: a destination problem by definition) go to a reviewer.
     assert group["action_counts"]["reject"] == 0 and group["action_counts"]["suspend_account"] == 0
+    assert group["actions_without_error_pages"]["human_review"] <= MAX_REVIEW_SHARE, metrics["not_approved"]
     # The snippets real sites carry (tag managers, embeds, chat) must not be what sends a page to review.
     tagged = metrics["groups"]["html / with_third_party_tags"]["signals"]
     assert tagged["hidden_iframe"]["fired"] == 0
     assert tagged["missing_business_identity"]["alone_reaches_review"] == 0
     assert tagged["js_redirect"]["alone_reaches_review"] == 0
-    # ... while the hand-written phishing pages still trip the signals meant for them.
+    # ... while the hand-written phishing pages still trip the signals meant for them, and every one of
+    # them is still caught at least as firmly as before the page evidence gate.
     synthetic = {(row["id"], row["mode"]): row for row in metrics["synthetic_positives"]}
+    for (page, mode), floor in CAUGHT_AT_LEAST.items():
+        row = synthetic[(f"synthetic:{page}", mode)]
+        assert SEVERITY[row["action"]] >= SEVERITY[floor], (page, mode, row)
     assert synthetic[("synthetic:wallet-seed-phrase", "html")]["signals"]["credential_field"] >= 0.8
     assert synthetic[("synthetic:hidden-iframe-drive-by", "html")]["signals"]["hidden_iframe"] >= 0.5
     assert (report / "report.md").read_text().startswith("# Landing-page corpus evaluation")
