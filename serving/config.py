@@ -208,7 +208,7 @@ class HeadsConfig(_Strict):
         0.6, ge=0, le=1,
         description="weight of the weaker HTML-only phishing model (no URL given); like the URL models it "
         "counts only as far as the page's own phishing signals support it (configs/page_signals.yaml "
-        "model_evidence: at x0.6 it reached review on 44 of 748 benign pages and 1 of 7 synthetic positives)",
+        "model_evidence: at x0.6 it reached review on 46 of 748 benign pages and 1 of 7 synthetic positives)",
     )
     zero_shot_scale: float = Field(
         15.0, gt=0, description="logistic slope of zero-shot scores around the calibrated centre"
