@@ -164,11 +164,11 @@ def _fmt(x: float | int | None) -> str:
 def check_table(rows: Rows, current: dict[str, tuple[float, float]], new: dict[str, tuple[float, float]]) -> list[str]:
     """Current vs new thresholds on the check run (the evaluation split), per category and overall."""
     old_f, new_f = figures(rows, current), figures(rows, new)
-    lines = ["category            thresholds (now → new)   positives  recall@review now→new  recall@reject now→new"
+    lines = [f"{'category':<26}thresholds (now → new)   positives  recall@review now→new  recall@reject now→new"
              "  commercial@reject now→new"]
     for c in rows.categories:
         o, n = old_f[c], new_f[c]
-        lines.append(f"{c:<20}{current[c][0]:.2f}/{current[c][1]:.2f} → {new[c][0]:.2f}/{new[c][1]:.2f}   "
+        lines.append(f"{c:<26}{current[c][0]:.2f}/{current[c][1]:.2f} → {new[c][0]:.2f}/{new[c][1]:.2f}   "
                      f"{o['positives']:>9}  {_fmt(o['recall_review']):>6} → {_fmt(n['recall_review']):<6}    "
                      f"{_fmt(o['recall_reject']):>6} → {_fmt(n['recall_reject']):<6}     "
                      f"{_fmt(o['commercial_at_reject']):>6} → {_fmt(n['commercial_at_reject'])}")
