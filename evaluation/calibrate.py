@@ -177,6 +177,12 @@ def check_table(rows: Rows, current: dict[str, tuple[float, float]], new: dict[s
     return lines
 
 
+def policy_file_in_force(profile: str) -> Path:
+    """The policy file a profile serves (its `policy:` entry)."""
+    doc = yaml.safe_load(resolve_config_path(f"profiles/{profile}.yaml").read_text())
+    return resolve_config_path(doc["policy"])
+
+
 def calibrate_policy(results: Path, profile: str, version: str, targets: Targets,
                      check: Path | None = None) -> tuple[str, list[str]]:
     """(the new policy file's text, the report lines to print). Nothing is written here."""
@@ -185,8 +191,7 @@ def calibrate_policy(results: Path, profile: str, version: str, targets: Targets
     current = {c: (config.thresholds(c).review, config.thresholds(c).reject) for c in categories}
     rows = Rows.read(results, categories)
     fitted = fit(rows, current, targets)
-    profile_doc = yaml.safe_load(resolve_config_path(f"profiles/{profile}.yaml").read_text())
-    base_file = resolve_config_path(profile_doc["policy"])
+    base_file = policy_file_in_force(profile)
     policy = yaml.safe_load(base_file.read_text())
     thresholds = dict(policy.get("thresholds") or {})
     report = [f"fitted on {results} ({len(rows.scores)} results); benign ads at or above review: "

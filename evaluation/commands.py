@@ -89,7 +89,7 @@ def _start_local(profile: str):
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from evaluation.ab import compare_policies, render
-    from evaluation.calibrate import Targets, calibrate_policy
+    from evaluation.calibrate import Targets, calibrate_policy, policy_file_in_force
 
     targets = Targets(commercial_reject=args.target_commercial_reject, overkill=args.target_overkill,
                       review_budget=args.review_budget, min_positives=args.min_positives,
@@ -103,14 +103,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             candidate = Path(tmp) / "candidate.yaml"
             candidate.write_text(text)
-            from serving.config import load_config
-
-            in_force = load_config(args.profile).policy
-            current = policy_file_in_force(args.profile)
-            result = compare_policies(store, args.profile, str(current), str(candidate))
+            result = compare_policies(store, args.profile, str(policy_file_in_force(args.profile)), str(candidate))
         approve_to_block = sum(v for k, v in result["transitions"].items()
                                if k.startswith("approve →") and k.split("→ ")[1] in ("reject", "suspend_account"))
-        print(f"\npreview against the policy in force ({in_force.name}@{in_force.version}) on {store}: "
+        print(f"\npreview against the policy in force ({result['a']}) on {store}: "
               f"agreement {result['agreement']}, approvals turned to reject/suspend {approve_to_block}")
         print(render(result))
     else:
@@ -123,16 +119,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     out.write_text(text)
     print(f"wrote {out}")
     return 0
-
-
-def policy_file_in_force(profile: str) -> Path:
-    """The policy file a profile has in force."""
-    import yaml
-
-    from serving.config import resolve_config_path
-
-    doc = yaml.safe_load(resolve_config_path(f"profiles/{profile}.yaml").read_text())
-    return resolve_config_path(doc["policy"])
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
