@@ -28,6 +28,17 @@ from serving.rollout import ROLLOUT_COMPONENTS, ComponentRollout, default_versio
 from serving.store import SQLiteDecisionStore
 
 
+def _percent(text: str) -> int:
+    """argparse type: a whole number from 1 to 100 (argparse turns the error into one usage line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 100")
+    return value
+
+
 def _current(store: SQLiteDecisionStore, component: str, defaults: dict[str, str]) -> ComponentRollout:
     state = store.rollouts()[1].get(component)
     return ComponentRollout.model_validate(state) if state else ComponentRollout(stable=defaults[component])
@@ -146,7 +157,7 @@ def add_deploy_parser(sub: Any) -> None:
     p.add_argument("action", choices=["canary", "shadow", "promote", "rollback", "status", "report"])
     p.add_argument("--component", default="text_heads", choices=list(ROLLOUT_COMPONENTS))
     p.add_argument("--version", default=None, help="the registered candidate version")
-    p.add_argument("--percent", type=int, default=10, help="canary share of traffic")
+    p.add_argument("--percent", type=_percent, default=10, help="canary share of traffic, 1 to 100")
     p.add_argument("--profile", default="cpu")
     p.add_argument("--store", default=None, help="the decision store the service uses (default: the profile's)")
     p.add_argument("--registry", default=None, help="an extra manifest directory (as the service's registry.dirs)")

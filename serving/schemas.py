@@ -69,11 +69,27 @@ class DomainFacts(_Strict):
 
 
 class LandingPage(_Strict):
-    url: str | None = Field(default=None, max_length=8192)
+    url: str | None = Field(default=None, max_length=8192, description="The page's http(s) address.")
     html: str | None = None
     text: str | None = Field(default=None, description="Visible page text, if already extracted.")
     screenshot: ImageInput | None = None
     domain: DomainFacts | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _web_address(cls, url: str | None) -> str | None:
+        """An ad's destination is a web page: javascript:, data:, file: and the like are refused."""
+        if url is None:
+            return url
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError:
+            raise ValueError("not a URL") from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an http(s) URL with a host, not {parts.scheme or 'a relative'}: address")
+        return url
 
 
 class Advertiser(_Strict):

@@ -37,6 +37,12 @@ def assert_error(resp, status: int, code: str, needle: str = "") -> None:
          422, "unprocessable", "at least one"),
         ("missing request_id", json.dumps({"creative": {"text": "hi"}}).encode(), 422, "unprocessable",
          "request_id"),
+        ("javascript landing url", json.dumps({"request_id": "x-js", "landing_page": {
+            "url": "javascript:alert(1)", "html": "<p>hi</p>"}}).encode(), 422, "unprocessable", "http(s) URL"),
+        ("file landing url", json.dumps({"request_id": "x-file", "landing_page": {
+            "url": "file:///etc/passwd"}}).encode(), 422, "unprocessable", "http(s) URL"),
+        ("hostless landing url", json.dumps({"request_id": "x-rel", "landing_page": {
+            "url": "/claim?ref=1", "html": "<p>hi</p>"}}).encode(), 422, "unprocessable", "http(s) URL"),
         ("bad request_id", json.dumps({"request_id": "a b/c", "creative": {"text": "hi"}}).encode(),
          422, "unprocessable", "request_id"),
         ("unknown field", json.dumps({"request_id": "x3", "creative": {"text": "hi"}, "extra": 1}).encode(),

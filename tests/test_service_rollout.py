@@ -146,3 +146,11 @@ def test_unregistered_or_tampered_versions_cannot_roll_out(service, candidate, t
     (candidate / "manifest.json").write_text((candidate / "manifest.json").read_text() + " ")
     with pytest.raises(RegistryError, match="does not match its manifest"):
         registry.verify(manifest)
+
+
+@pytest.mark.parametrize("percent", ["150", "0", "ten"])
+def test_a_bad_canary_share_is_one_clear_line(percent):
+    done = subprocess.run([sys.executable, "-m", "serving.cli", "deploy", "canary", "--component", "text_heads",
+                           "--version", "3", "--percent", percent], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "argument --percent:" in done.stderr.splitlines()[-1]
