@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from models.corpora import BENIGN_COMMERCIAL
 from serving.config import load_config, resolve_config_path
 
 GRID = np.round(np.arange(0.05, 0.995, 0.01), 2)
-COMMERCIAL_SOURCE = "products"
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Rows:
         labels = np.array([[int(d["labels"][c]) if c in d["labels"] else (0 if d["benign"] else -1)
                             for c in categories] for d in docs])
         benign = np.array([bool(d["benign"]) for d in docs])
-        commercial = np.array([d["source"] == COMMERCIAL_SOURCE for d in docs]) & benign
+        commercial = np.array([d["source"] == BENIGN_COMMERCIAL for d in docs]) & benign
         return cls(categories, scores, labels, benign, commercial)
 
 

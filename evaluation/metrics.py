@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.runner import Outcome
+from models.corpora import BENIGN_COMMERCIAL
 from models.head_metrics import confusion_counts
 
 BLOCKING = {"reject", "suspend_account"}
@@ -118,13 +119,12 @@ def evaluate(outcomes: list[Outcome], thresholds: dict[str, tuple[float, float]]
     }
 
 
-COMMERCIAL_SOURCE = "products"  # held-out benign product listings (models/corpora.py)
 
 
 def benign_commercial(ok: list[Outcome], thresholds: dict[str, tuple[float, float]]) -> dict[str, Any] | None:
     """Overkill where it matters: benign product copy sent as ad copy. Per category, the share whose
     score reaches review and reject; overall, the share the service sent to review, deboosted, blocked."""
-    rows = [o for o in ok if o.example.source == COMMERCIAL_SOURCE]
+    rows = [o for o in ok if o.example.source == BENIGN_COMMERCIAL]
     if not rows:
         return None
     per_category = {}

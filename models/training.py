@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from models.corpora import SOURCE_NOTES, Example, load_all
+from models.corpora import BENIGN_COMMERCIAL, SOURCE_NOTES, Example, load_all
 from models.head_metrics import at_thresholds, auprc, binary_metrics, flag_rate
 from models.heads import HeadSet, prompts_digest, text_vectorizer, url_vectorizer
 from models.splits import CALIBRATION_PERCENT, EVALUATION_PERCENT, group_key, split_of, url_split
@@ -44,7 +44,6 @@ CLEAN_FOR = {
 HEAD_CATEGORIES = ("scam_fraud", "hate_harassment", "adult_sexual", "child_safety", "violence_gore",
                    "self_harm_body_image", "misleading_claims", "misinformation_political",
                    "privacy_personal_data", "ai_generated_manipulated")
-BENIGN_COMMERCIAL = "products"  # the source whose held-out rows measure overkill on commercial text
 MIN_TRAIN_POSITIVES, MIN_EVAL_POSITIVES = 5, 2
 
 
@@ -76,6 +75,15 @@ def head_dataset(examples: list[Example], category: str) -> tuple[list[int], np.
             rows.append(i)
             labels.append(0)
     return rows, np.array(labels, dtype=np.int64)
+
+
+def labelled_rows(examples: list[Example], category: str, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Of the rows at `positions` (e.g. the evaluation split), those the head labels: their index
+    into `positions` and their 0/1 labels."""
+    rows, y = head_dataset(examples, category)
+    where = {r: k for k, r in enumerate(positions)}
+    keep = [(where[r], label) for r, label in zip(rows, y, strict=True) if r in where]
+    return (np.array([k for k, _ in keep], dtype=np.int64), np.array([label for _, label in keep], dtype=np.int64))
 
 
 def head_sources(examples: list[Example], category: str) -> list[str]:
@@ -240,11 +248,7 @@ def measure(heads: HeadSet, config: AdriskConfig, examples: list[Example], embed
         p = scores[:, col[category]]
         entry: dict[str, Any] = {"benign_commercial": flag_rate(p[products], t.review, t.reject)}
         if category in trained:
-            rows, y = head_dataset(examples, category)
-            pos_in_ev = {r: k for k, r in enumerate(ev)}
-            keep = [(pos_in_ev[r], label) for r, label in zip(rows, y, strict=True) if r in pos_in_ev]
-            idx = np.array([k for k, _ in keep])
-            yy = np.array([label for _, label in keep])
+            idx, yy = labelled_rows(examples, category, ev)
             entry["heldout"] = at_thresholds(yy, p[idx], t.review, t.reject)
             per_source: dict[str, Any] = {}
             sources = np.array([examples[ev[k]].source for k in idx])
@@ -380,18 +384,12 @@ def compare_on_heldout(
         return {c: scores[:, j] for j, c in enumerate(heads.categories)}, set(heads.trained)
 
     (new, new_trained), (old, old_trained) = predict(candidate), predict(current)
-    where = {row: k for k, row in enumerate(evaluation)}
     per_head: dict[str, dict[str, float]] = {}
     for category in sorted(new_trained & old_trained):
-        rows, y = head_dataset(examples, category)
-        keep = [(where[r], label, r) for r, label in zip(rows, y, strict=True) if r in where]
-        if not keep:
+        idx, y_held = labelled_rows(examples, category, evaluation)
+        if len(y_held) == 0 or y_held.min() == y_held.max():
             continue
-        idx = np.array([k for k, _, _ in keep])
-        y_held = np.array([label for _, label, _ in keep])
-        if y_held.min() == y_held.max():
-            continue
-        fb = sum(examples[r].source == "feedback" for _, _, r in keep)
+        fb = sum(examples[evaluation[k]].source == "feedback" for k in idx)
         per_head[category] = {"candidate": auprc(y_held, new[category][idx]),
                               "current": auprc(y_held, old[category][idx]),
                               "heldout_rows": len(idx), "feedback_rows": int(fb)}
