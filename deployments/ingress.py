@@ -306,7 +306,7 @@ class AdriskIngress:
              summary="A stored decision with its reviewer verdicts and effective action",
              dependencies=[require("read")])
     async def decision(self, request_id: str) -> DecisionRecord:
-        return await asyncio.to_thread(decision_record, self.store, request_id)
+        return await asyncio.to_thread(decision_record, self.store, self.config, request_id, self.clock())
 
     @app.get("/v1/trends", response_model=TrendsResponse, responses=ERROR_RESPONSES,
              summary="Clusters of near-duplicate flagged creatives in a time window", dependencies=[require("read")])
@@ -342,6 +342,12 @@ class AdriskIngress:
         self, request: pb.TaxonomyRequest, grpc_context: RayServegRPCContext
     ) -> pb.TaxonomyResponse:
         return await _grpc_call(self.keyring, "score", grpc_context, self.taxonomy, pb.TaxonomyResponse)
+
+    async def GetDecision(self, request: pb.DecisionRequest, grpc_context: RayServegRPCContext) -> pb.DecisionRecord:
+        async def run() -> DecisionRecord:
+            return await self.decision(request.request_id)
+
+        return await _grpc_call(self.keyring, "read", grpc_context, run, pb.DecisionRecord)
 
     async def Check(self, request: health_pb2.HealthCheckRequest, grpc_context: RayServegRPCContext):
         """grpc.health.v1: SERVING when every model deployment answers (as /readyz)."""

@@ -291,8 +291,14 @@ class LlmConfig(_Strict):
     max_tokens: int = Field(256, ge=16, le=2048)
     enforce_eager: bool = True
     kv_cache_gib: int = Field(1, ge=1, description="VLLM_CPU_KVCACHE_SPACE on CPU")
-    deadline_s: float = Field(30.0, gt=0, description="a review never waits longer than this for its summary")
+    deadline_s: float = Field(
+        30.0, gt=0, description="`summary: always` waits at most this for the diagnosis (below request_timeout_s); "
+        "a background (`auto`) diagnosis is abandoned after it"
+    )
     default_summary: Literal["none", "auto", "always"] = "auto"
+    max_pending: int = Field(
+        64, ge=1, description="background (`auto`) diagnoses one ingress replica keeps in flight; past it, `shed`"
+    )
     prompt: str = Field("llm/prompt-v1.yaml", description="prompt and per-category policy text, under configs/")
     max_untrusted_chars: int = Field(1500, ge=100, description="per fenced block of advertiser content")
     raise_min_score: float = Field(
@@ -346,8 +352,11 @@ class AdriskConfig(_Strict):
     ocr: OcrConfig = Field(default_factory=OcrConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
     llm: LlmConfig | None = None
-    request_timeout_s: float = Field(30.0, gt=0)
-    stage_timeout_s: float = Field(20.0, gt=0)
+    request_timeout_s: float = Field(
+        30.0, gt=0, description="the ingress's budget for one call (review or batch): past it, 504 deadline_exceeded; "
+        "must exceed stage_timeout_s and llm.deadline_s, and stay below the Serve proxy's request_timeout_s"
+    )
+    stage_timeout_s: float = Field(20.0, gt=0, description="one model deployment call")
 
     @model_validator(mode="after")
     def _references_exist(self) -> AdriskConfig:
@@ -364,6 +373,17 @@ class AdriskConfig(_Strict):
                          if rule.lowers and (self.taxonomy.get(c).egregious or self.taxonomy.get(c).zero_tolerance)]
             if protected:
                 raise ValueError(f"fusion rule {rule.id} lowers egregious/zero-tolerance categories {protected}")
+        return self
+
+    @model_validator(mode="after")
+    def _deadlines_nest(self) -> AdriskConfig:
+        """A deadline that cannot fire before the one around it is a configuration error."""
+        if self.stage_timeout_s >= self.request_timeout_s:
+            raise ValueError(f"stage_timeout_s ({self.stage_timeout_s:g}) must be below request_timeout_s "
+                             f"({self.request_timeout_s:g})")
+        if self.llm is not None and self.llm.enabled and self.llm.deadline_s >= self.request_timeout_s:
+            raise ValueError(f"llm.deadline_s ({self.llm.deadline_s:g}) must be below request_timeout_s "
+                             f"({self.request_timeout_s:g}): `summary: always` waits inside the request budget")
         return self
 
     def thresholds(self, category_id: str) -> Thresholds:
@@ -444,6 +464,16 @@ def load_config(profile: str = "cpu", overrides: dict[str, Any] | None = None) -
         policy_doc = _read_yaml(resolve_config_path(policy_file, base))
     doc.setdefault("profile", path.stem)
     return AdriskConfig.model_validate({**doc, "taxonomy": taxonomy_doc, "policy": policy_doc})
+
+
+def check_proxy_timeouts(config: AdriskConfig, serve_doc: dict[str, Any]) -> None:
+    """The ingress must answer (a decision, or 504 JSON) before Ray Serve's proxy gives up with its
+    own plain-text 408: `request_timeout_s` stays below the proxy's HTTP and gRPC timeouts."""
+    for section in ("http_options", "grpc_options"):
+        proxy = (serve_doc.get(section) or {}).get("request_timeout_s")
+        if proxy is not None and config.request_timeout_s >= float(proxy):
+            raise ValueError(f"request_timeout_s ({config.request_timeout_s:g}) of profile {config.profile!r} must be "
+                             f"below the Serve config's {section}.request_timeout_s ({float(proxy):g})")
 
 
 def config_to_dict(config: AdriskConfig) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from serving.config import AdriskConfig
 from serving.errors import NotFound, UnprocessableInput
 from serving.schemas import (
@@ -10,6 +12,7 @@ from serving.schemas import (
     FeedbackRecord,
     FeedbackRequest,
     FeedbackResponse,
+    SummaryStatus,
     TrendCluster,
     TrendsResponse,
 )
@@ -40,7 +43,22 @@ def record_feedback(store: DecisionStore, config: AdriskConfig, body: FeedbackRe
     )
 
 
-def decision_record(store: DecisionStore, request_id: str) -> DecisionRecord:
+SUMMARY_GRACE_S = 30.0  # past llm.deadline_s, for the write-back itself
+
+
+def settled_response(response: dict[str, Any], created_at: float, config: AdriskConfig, now: float) -> dict[str, Any]:
+    """A stored response as a reader should see it: a `pending` diagnosis that can no longer arrive
+    (its ingress replica died before writing it back) reads as `unavailable`, not pending forever."""
+    if response.get("summary_status") != SummaryStatus.pending.value:
+        return response
+    deadline = (config.llm.deadline_s if config.llm else 0.0) + SUMMARY_GRACE_S
+    if now - created_at <= deadline:
+        return response
+    return {**response, "summary_status": SummaryStatus.unavailable.value}
+
+
+def decision_record(store: DecisionStore, config: AdriskConfig, request_id: str, now: float) -> DecisionRecord:
+    """A stored decision with its verdicts; its diagnosis as it stands (`pending` until written back)."""
     decision = store.get(request_id)
     if decision is None:
         raise NotFound(f"no stored decision for request_id {request_id!r}")
@@ -48,7 +66,8 @@ def decision_record(store: DecisionStore, request_id: str) -> DecisionRecord:
     return DecisionRecord(
         request_id=decision.request_id, created_at=decision.created_at, action=Action(decision.action),
         effective_action=Action(verdicts[-1].final_action if verdicts else decision.action),
-        policy_version=decision.policy_version, advertiser_id=decision.advertiser_id, response=decision.response,
+        policy_version=decision.policy_version, advertiser_id=decision.advertiser_id,
+        response=settled_response(decision.response, decision.created_at, config, now),
         feedback=[FeedbackRecord(id=f.id or 0, kind=f.kind, reviewer=f.reviewer, labels=f.labels,
                                  final_action=Action(f.final_action), note=f.note, created_at=f.created_at)
                   for f in verdicts],

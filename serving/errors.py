@@ -71,6 +71,16 @@ class Overloaded(AdriskError):
     retryable = True
 
 
+class DeadlineExceeded(AdriskError):
+    """The call ran past the ingress's request budget (`request_timeout_s`). Decisions already
+    acknowledged are stored; a retry with the same request_id returns the stored decision."""
+
+    code = "deadline_exceeded"
+    http_status = 504
+    grpc_status = "DEADLINE_EXCEEDED"
+    retryable = True
+
+
 class NotReady(AdriskError):
     code = "not_ready"
     http_status = 503

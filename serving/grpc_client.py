@@ -19,6 +19,7 @@ from serving.proto import adrisk_pb2 as pb
 from serving.proto import adrisk_pb2_grpc
 from serving.schemas import (
     BatchReviewResponse,
+    DecisionRecord,
     FeedbackResponse,
     ReviewRequest,
     ReviewResponse,
@@ -67,3 +68,7 @@ class AdriskClient:
     def taxonomy(self, timeout_s: float | None = None) -> TaxonomyResponse:
         out = self._call("GetTaxonomy", pb.TaxonomyRequest(), timeout_s)
         return TaxonomyResponse.model_validate(message_to_dict(out))
+
+    def decision(self, request_id: str, timeout_s: float | None = None) -> DecisionRecord:
+        out = self._call("GetDecision", pb.DecisionRequest(request_id=request_id), timeout_s)
+        return DecisionRecord.model_validate(message_to_dict(out))

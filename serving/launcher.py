@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from serving.config import CONFIG_DIR, PROJECT_ROOT
+from serving.config import CONFIG_DIR, PROJECT_ROOT, check_proxy_timeouts, load_config
 
 APP_NAME = "adrisk"
 
@@ -66,6 +66,7 @@ def start_local(
     if port is not None:
         http["port"] = port
     refuse_open_bind(http.get("host", "127.0.0.1"), profile, overrides)
+    check_proxy_timeouts(load_config(profile, overrides), doc)  # the ingress answers before the proxy's 408
     grpc = dict(doc.get("grpc_options") or {})
     if grpc and grpc_port is not None:
         grpc["port"] = grpc_port

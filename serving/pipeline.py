@@ -35,10 +35,13 @@ from policy.fusion import request_facts
 from policy.known_bad import KnownBadIndex, apply_matches
 from serving import metrics
 from serving.admission import MIB, AdmissionGate
+from serving.background import BackgroundTasks
 from serving.config import AdriskConfig, resolve_project_path
+from serving.decision_log import settled_response
 from serving.errors import (
     AdriskError,
     Conflict,
+    DeadlineExceeded,
     Overloaded,
     PayloadTooLarge,
     Unavailable,
@@ -83,6 +86,14 @@ class PreparedAd:
     error: AdriskError | None = None
     timings: dict[str, float] = field(default_factory=dict)
     sightings: list[Sighting] = field(default_factory=list)  # perceptual hashes of its images and frames
+
+
+@dataclass
+class DiagnosisOutcome:
+    status: SummaryStatus
+    diagnosis: Diagnosis | None = None
+    versions: dict[str, str] = field(default_factory=dict)  # llm and llm_prompt, when the LLM answered
+    ms: float = 0.0
 
 
 @dataclass
@@ -212,8 +223,8 @@ def _observe(response: ReviewResponse, stage_ms: dict[str, float], status: Summa
         metrics.FUSION_RULES.labels(rule).inc()
     for component, version in response.model_versions.items():
         metrics.MODEL_INFO.labels(component, version).set(1)
-    if status not in (SummaryStatus.not_requested, SummaryStatus.disabled):
-        metrics.LLM_SUMMARIES.labels(status.value).inc()
+    if status not in (SummaryStatus.not_requested, SummaryStatus.disabled, SummaryStatus.pending):
+        metrics.LLM_SUMMARIES.labels(status.value).inc()  # a pending one is counted when it ends
 
 
 def _cite(
@@ -261,6 +272,7 @@ class ReviewPipeline:
         self.admission = AdmissionGate(config.limits.max_in_flight_ads, config.limits.max_in_flight_mib * MIB)
         self._clock = clock
         self.page_head = PagePhishingHead.load(resolve_project_path(config.heads.page))
+        self.background = BackgroundTasks(config.llm.max_pending if config.llm else 1)
 
     async def _call(self, stage: str, fn: Call, payload: Any) -> Any:
         try:
@@ -272,8 +284,14 @@ class ReviewPipeline:
     async def review_many(
         self, requests: list[ReviewRequest]
     ) -> list[ReviewResponse | AdriskError]:
+        budget = self.config.request_timeout_s
         with self.admission.admit(requests):  # Overloaded at once when the ingress is full
-            return await self._review_many(requests)
+            try:
+                return await asyncio.wait_for(self._review_many(requests), timeout=budget)
+            except TimeoutError:
+                raise DeadlineExceeded(
+                    f"the call ran past its {budget:g} s budget; decisions made before then are stored: "
+                    "retry with the same request_id to get them") from None
 
     async def _review_many(
         self, requests: list[ReviewRequest]
@@ -301,19 +319,28 @@ class ReviewPipeline:
                 results[i] = outcome
         return [r for r in results if r is not None]
 
-    async def _summarise(
-        self, ad: PreparedAd, job: ScoreJob, result: ScoreResult, decision: Decision, cfg: AdriskConfig
-    ) -> tuple[SummaryStatus, Diagnosis | None, Decision, dict[str, str]]:
-        """The LLM diagnosis under a deadline (scoring never waits on it past the deadline), held to
-        the final scores under `cfg`'s thresholds (the policy in force for this request)."""
+    def _summary_plan(self, request: ReviewRequest, decision: Decision) -> SummaryStatus | None:
+        """What this review's diagnosis will be: None to wait for it (`summary: always`), else the
+        status answered at once — `pending` when it runs after the decision is stored (`auto`)."""
         llm = self.config.llm
-        mode = ad.request.options.summary or (llm.default_summary if llm else "none")
+        mode = request.options.summary or (llm.default_summary if llm else "none")
         if mode == "none":
-            return SummaryStatus.not_requested, None, decision, {}
+            return SummaryStatus.not_requested
         if llm is None or not llm.enabled or self._diagnose is None:
-            return SummaryStatus.disabled, None, decision, {}
-        if mode == "auto" and decision.action in (Action.approve, Action.deboost):
-            return SummaryStatus.skipped, None, decision, {}
+            return SummaryStatus.disabled
+        if mode == "always":
+            return None
+        if decision.action in (Action.approve, Action.deboost) or not request.options.record:
+            return SummaryStatus.skipped  # nothing to explain, or no stored decision to attach it to
+        return SummaryStatus.pending if self.background.has_room() else SummaryStatus.shed
+
+    async def _diagnosis(
+        self, ad: PreparedAd, job: ScoreJob, result: ScoreResult, decision: Decision, cfg: AdriskConfig
+    ) -> DiagnosisOutcome:
+        """The LLM diagnosis under `llm.deadline_s`, held to the final scores under `cfg`'s thresholds
+        (the policy in force for this request)."""
+        llm = self.config.llm
+        assert llm is not None and self._diagnose is not None
         ctx = ReviewContext(
             scores=result.scores,
             action=decision.action.value,
@@ -323,6 +350,7 @@ class ReviewPipeline:
             advertiser=ad.request.advertiser.model_dump(exclude_none=True) if ad.request.advertiser else {},
             media=ad.media if llm.max_images else [],  # only a vision-language model gets the pixels
         )
+        started = time.perf_counter()
         response = self._diagnose(ctx)
         try:
             with metrics.in_flight("LlmDiagnoser"):
@@ -331,15 +359,32 @@ class ReviewPipeline:
             cancel = getattr(response, "cancel", None)
             if cancel:
                 cancel()  # the replica aborts the generation; its batch slot frees up
-            return SummaryStatus.timeout, None, decision, {}
+            return DiagnosisOutcome(SummaryStatus.timeout, ms=(time.perf_counter() - started) * 1000)
         except Exception:
-            return SummaryStatus.unavailable, None, decision, {}
+            return DiagnosisOutcome(SummaryStatus.unavailable, ms=(time.perf_counter() - started) * 1000)
+        ms = (time.perf_counter() - started) * 1000
         versions = {"llm": out["model"], "llm_prompt": out["prompt_version"]}
         if not out["ok"]:
-            return SummaryStatus.invalid, None, decision, versions
+            return DiagnosisOutcome(SummaryStatus.invalid, versions=versions, ms=ms)
         diagnosis = check_against_evidence(LlmDiagnosis.model_validate(out["diagnosis"]), result.scores, cfg)
-        merged = merge_decision(decision, diagnosis, result.scores, llm.raise_min_score)
-        return SummaryStatus.ok, diagnosis, merged, versions
+        return DiagnosisOutcome(SummaryStatus.ok, diagnosis, versions, ms)
+
+    async def _diagnose_later(
+        self, ad: PreparedAd, job: ScoreJob, result: ScoreResult, decision: Decision, cfg: AdriskConfig,
+        created_at: float,
+    ) -> None:
+        """An `auto` diagnosis, run after its decision was stored and answered, written onto that
+        decision (the one made at `created_at`). `auto` only explains reject / suspend / human_review,
+        which the LLM can never change, so the answered decision stays the decision."""
+        outcome = await self._diagnosis(ad, job, result, decision, cfg)
+        diagnosis = outcome.diagnosis.model_dump(mode="json") if outcome.diagnosis else None
+        attached = await asyncio.to_thread(self.store.attach_summary, ad.request.request_id, created_at,
+                                           outcome.status.value, diagnosis, outcome.versions)
+        metrics.LLM_SUMMARIES.labels(outcome.status.value).inc()
+        metrics.STAGE_SECONDS.labels("llm").observe(outcome.ms / 1000)
+        log.info("diagnosis %s %s", ad.request.request_id, outcome.status.value, extra={
+            "review_request_id": ad.request.request_id, "summary_status": outcome.status.value,
+            "attached": attached, "llm_ms": round(outcome.ms, 1)})
 
     async def _fetch_if_needed(self, request: ReviewRequest) -> FetchOutcome | None:
         """Fetch what was given only by URL, when the profile enables it (SSRF rules apply).
@@ -394,7 +439,8 @@ class ReviewPipeline:
                 "use a new id, or set options.rescore to replace the stored decision"
             )
         timings = {"store_lookup": (time.perf_counter() - t) * 1000}
-        return ReviewResponse.model_validate({**stored.response, "cached": True, "timings_ms": timings})
+        response = settled_response(stored.response, stored.created_at, self.config, self._clock())
+        return ReviewResponse.model_validate({**response, "cached": True, "timings_ms": timings})
 
     async def _timed(self, timings: dict[str, float], stage: str, fn: Call, payload: Any) -> Any:
         t = time.perf_counter()
@@ -562,11 +608,15 @@ class ReviewPipeline:
             shadow_fused, shadow_decision = fuse_and_decide(content, facts, advertiser, shadow_cfg)
             shadow["policy"] = {"version": f"{shadow_cfg.policy.name}@{shadow_cfg.policy.version}",
                                 "action": shadow_decision.action.value, "scores": shadow_fused.scores}
-        t = time.perf_counter()
-        status, diagnosis, decision, llm_versions = await self._summarise(ad, job, final, decision, cfg)
-        if status not in (SummaryStatus.not_requested, SummaryStatus.skipped, SummaryStatus.disabled):
-            stage_ms["llm"] = (time.perf_counter() - t) * 1000
-        versions.update(llm_versions)
+        status = self._summary_plan(request, decision)
+        diagnosis: Diagnosis | None = None
+        if status is None:  # `summary: always`: the caller asked to wait (llm.deadline_s at most)
+            outcome = await self._diagnosis(ad, job, final, decision, cfg)
+            status, diagnosis = outcome.status, outcome.diagnosis
+            if diagnosis is not None:
+                decision = merge_decision(decision, diagnosis, final.scores, self.config.llm.raise_min_score)
+            stage_ms["llm"] = outcome.ms
+            versions.update(outcome.versions)
         response = ReviewResponse(
             request_id=ad.request.request_id,
             scores={c: round(v, 6) for c, v in fused.scores.items()},
@@ -619,6 +669,13 @@ class ReviewPipeline:
         stage_ms["total"] = (time.perf_counter() - started) * 1000
         cached = stored.created_at != record.created_at
         body = {**stored.response, "timings_ms": {k: round(v, 3) for k, v in stage_ms.items()}}
+        if status is SummaryStatus.pending and not cached:
+            work = self._diagnose_later(ad, job, final, decision, cfg, record.created_at)
+            if not self.background.submit(work, name=f"diagnose:{request.request_id}"):
+                # Filled up since the plan: the stored decision must not promise a diagnosis.
+                await asyncio.to_thread(self.store.attach_summary, request.request_id, record.created_at,
+                                        SummaryStatus.shed.value, None, {})
+                body["summary_status"] = SummaryStatus.shed.value
         return ReviewResponse.model_validate({**body, "cached": cached})
 
 

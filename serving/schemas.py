@@ -274,7 +274,9 @@ class Diagnosis(BaseModel):
 class SummaryStatus(StrEnum):
     ok = "ok"
     not_requested = "not_requested"
-    skipped = "skipped"  # auto mode on the approve/deboost path
+    skipped = "skipped"  # auto mode on the approve/deboost path, or auto with options.record=false
+    pending = "pending"  # auto mode: the decision is stored; the diagnosis is written to it when ready
+    shed = "shed"  # auto mode: this ingress's backlog of pending diagnoses was full; the decision stands
     disabled = "disabled"  # no LLM in this profile
     timeout = "timeout"
     unavailable = "unavailable"
@@ -443,8 +445,9 @@ class DecisionRecord(BaseModel):
     action: Action = Field(description="The action the service took.")
     effective_action: Action = Field(description="The latest reviewer verdict's action, else `action`.")
     policy_version: str
-    advertiser_id: str | None
-    response: dict[str, Any]
+    advertiser_id: str | None = None
+    response: dict[str, Any] = Field(description="The stored ReviewResponse (no timings_ms); its summary_status "
+                                     "and diagnosis are updated when an `auto` diagnosis is written back.")
     feedback: list[FeedbackRecord]
 
 

@@ -85,6 +85,15 @@ class DecisionStore(ABC):
         """First writer wins: concurrent duplicates of one id all get the same stored decision."""
 
     @abstractmethod
+    def attach_summary(
+        self, request_id: str, created_at: float, status: str, diagnosis: dict[str, Any] | None,
+        versions: dict[str, str],
+    ) -> bool:
+        """Write a diagnosis that finished after its decision was answered into the stored response of
+        the decision made at `created_at` (summary_status, diagnosis, LLM versions). False when that
+        decision is gone or was replaced by a rescore: a late diagnosis never lands on another one."""
+
+    @abstractmethod
     def count(self) -> int: ...
 
     @abstractmethod
@@ -248,6 +257,29 @@ class SQLiteDecisionStore(DecisionStore):
                 [(record.request_id, s.source, _signed(s.phash), int(s.cited), created) for s in record.sightings],
             )
             conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def attach_summary(
+        self, request_id: str, created_at: float, status: str, diagnosis: dict[str, Any] | None,
+        versions: dict[str, str],
+    ) -> bool:
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT response_json FROM decisions WHERE request_id = ? AND created_at = ?",
+                               (request_id, created_at)).fetchone()
+            if row is None:
+                conn.execute("COMMIT")
+                return False
+            response = json.loads(row[0])
+            response.update(summary_status=status, diagnosis=diagnosis,
+                            model_versions={**response.get("model_versions", {}), **versions})
+            conn.execute("UPDATE decisions SET response_json = ? WHERE request_id = ? AND created_at = ?",
+                         (json.dumps(response, separators=(",", ":")), request_id, created_at))
+            conn.execute("COMMIT")
+            return True
         except BaseException:
             conn.execute("ROLLBACK")
             raise

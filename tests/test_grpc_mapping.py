@@ -12,8 +12,8 @@ from serving.grpc_client import request_message
 from serving.grpc_mapping import message_to_dict, model_to_message
 from serving.proto import adrisk_pb2 as pb
 
-# Proto-only helpers with no pydantic counterpart (an empty request message).
-PROTO_ONLY = {"TaxonomyRequest"}
+# Proto-only helpers with no pydantic counterpart (an empty request message; HTTP's path parameter).
+PROTO_ONLY = {"TaxonomyRequest", "DecisionRequest"}
 
 
 def test_every_message_mirrors_its_pydantic_model_field_for_field():
@@ -29,10 +29,10 @@ def test_every_message_mirrors_its_pydantic_model_field_for_field():
     # ...and every request/response model the HTTP API uses has a message.
     for model in ("ReviewRequest", "ReviewResponse", "BatchReviewRequest", "BatchReviewResponse", "FeedbackRequest",
                   "FeedbackResponse", "TaxonomyResponse", "Decision", "Evidence", "Diagnosis", "Violation",
-                  "UnsupportedViolation"):
+                  "UnsupportedViolation", "DecisionRecord", "FeedbackRecord"):
         assert model in checked
     service = pb.DESCRIPTOR.services_by_name["Adrisk"]
-    assert {m.name for m in service.methods} == {"Review", "ReviewBatch", "Feedback", "GetTaxonomy"}
+    assert {m.name for m in service.methods} == {"Review", "ReviewBatch", "Feedback", "GetTaxonomy", "GetDecision"}
 
 
 def test_a_full_request_round_trips_with_media_as_bytes():

@@ -346,6 +346,57 @@ class FeedbackResponse(_message.Message):
     agreed: bool
     def __init__(self, request_id: _Optional[str] = ..., feedback_id: _Optional[int] = ..., original_action: _Optional[str] = ..., effective_action: _Optional[str] = ..., overturned: _Optional[bool] = ..., agreed: _Optional[bool] = ...) -> None: ...
 
+class DecisionRequest(_message.Message):
+    __slots__ = ("request_id",)
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
+
+class FeedbackRecord(_message.Message):
+    __slots__ = ("id", "kind", "reviewer", "labels", "final_action", "note", "created_at")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bool
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    FINAL_ACTION_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    kind: str
+    reviewer: str
+    labels: _containers.ScalarMap[str, bool]
+    final_action: str
+    note: str
+    created_at: float
+    def __init__(self, id: _Optional[int] = ..., kind: _Optional[str] = ..., reviewer: _Optional[str] = ..., labels: _Optional[_Mapping[str, bool]] = ..., final_action: _Optional[str] = ..., note: _Optional[str] = ..., created_at: _Optional[float] = ...) -> None: ...
+
+class DecisionRecord(_message.Message):
+    __slots__ = ("request_id", "created_at", "action", "effective_action", "policy_version", "advertiser_id", "response", "feedback")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_ACTION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISER_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    created_at: float
+    action: str
+    effective_action: str
+    policy_version: str
+    advertiser_id: str
+    response: ReviewResponse
+    feedback: _containers.RepeatedCompositeFieldContainer[FeedbackRecord]
+    def __init__(self, request_id: _Optional[str] = ..., created_at: _Optional[float] = ..., action: _Optional[str] = ..., effective_action: _Optional[str] = ..., policy_version: _Optional[str] = ..., advertiser_id: _Optional[str] = ..., response: _Optional[_Union[ReviewResponse, _Mapping]] = ..., feedback: _Optional[_Iterable[_Union[FeedbackRecord, _Mapping]]] = ...) -> None: ...
+
 class CategoryInfo(_message.Message):
     __slots__ = ("id", "name", "description", "severity", "enforcement", "thresholds", "egregious", "zero_tolerance", "backed_by", "references", "quality")
     class ThresholdsEntry(_message.Message):

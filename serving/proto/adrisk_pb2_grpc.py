@@ -54,6 +54,11 @@ class AdriskStub:
                 request_serializer=serving_dot_proto_dot_adrisk__pb2.TaxonomyRequest.SerializeToString,
                 response_deserializer=serving_dot_proto_dot_adrisk__pb2.TaxonomyResponse.FromString,
                 _registered_method=True)
+        self.GetDecision = channel.unary_unary(
+                '/adrisk.v1.Adrisk/GetDecision',
+                request_serializer=serving_dot_proto_dot_adrisk__pb2.DecisionRequest.SerializeToString,
+                response_deserializer=serving_dot_proto_dot_adrisk__pb2.DecisionRecord.FromString,
+                _registered_method=True)
 
 
 class AdriskServicer:
@@ -83,6 +88,13 @@ class AdriskServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDecision(self, request, context):
+        """A stored decision with its verdicts, and its diagnosis once written back (summary: auto).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdriskServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -105,6 +117,11 @@ def add_AdriskServicer_to_server(servicer, server):
                     servicer.GetTaxonomy,
                     request_deserializer=serving_dot_proto_dot_adrisk__pb2.TaxonomyRequest.FromString,
                     response_serializer=serving_dot_proto_dot_adrisk__pb2.TaxonomyResponse.SerializeToString,
+            ),
+            'GetDecision': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDecision,
+                    request_deserializer=serving_dot_proto_dot_adrisk__pb2.DecisionRequest.FromString,
+                    response_serializer=serving_dot_proto_dot_adrisk__pb2.DecisionRecord.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -215,6 +232,33 @@ class Adrisk:
             '/adrisk.v1.Adrisk/GetTaxonomy',
             serving_dot_proto_dot_adrisk__pb2.TaxonomyRequest.SerializeToString,
             serving_dot_proto_dot_adrisk__pb2.TaxonomyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDecision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/adrisk.v1.Adrisk/GetDecision',
+            serving_dot_proto_dot_adrisk__pb2.DecisionRequest.SerializeToString,
+            serving_dot_proto_dot_adrisk__pb2.DecisionRecord.FromString,
             options,
             channel_credentials,
             insecure,
