@@ -28,6 +28,14 @@ from serving.decision_log import decision_record, record_feedback, trend_report
 from serving.errors import AdriskError, NotReady, UnprocessableInput
 from serving.grpc_mapping import message_to_dict, model_to_message
 from serving.http_limits import BodyLimitMiddleware, validation_error
+from serving.moderation import (
+    MODERATIONS_PATH,
+    OpenAIErrorShape,
+    fetch_images,
+    moderation_response,
+    plan_moderation,
+    run_reviews,
+)
 from serving.pipeline import ReviewPipeline
 from serving.proto import adrisk_pb2 as pb
 from serving.rollout import RolloutWatcher
@@ -41,6 +49,9 @@ from serving.schemas import (
     FeedbackRequest,
     FeedbackResponse,
     ItemError,
+    ModerationRequest,
+    ModerationResponse,
+    OpenAIErrorBody,
     ReviewRequest,
     ReviewResponse,
     TaxonomyResponse,
@@ -61,6 +72,7 @@ app = FastAPI(
     "decision with reasons, and the evidence behind it.",
 )
 app.add_middleware(BodyLimitMiddleware)
+app.add_middleware(OpenAIErrorShape)  # outside the body limit: its 413/415 on /v1/moderations too
 
 
 @app.middleware("http")
@@ -295,6 +307,16 @@ class AdriskIngress:
             else:
                 results[i] = BatchItemResult(request_id=request.request_id, ok=True, result=outcome)
         return BatchReviewResponse(results=[r for r in results if r is not None])
+
+    # ------------------------------------------------------------------------ OpenAI-compatible moderation
+    @app.post(MODERATIONS_PATH, response_model=ModerationResponse, dependencies=[require("score")],
+              responses={code: {"model": OpenAIErrorBody} for code in (400, 401, 403, 404, 413, 503)},
+              summary="OpenAI's moderation API: categories mapped from adrisk's by configs/moderation.yaml")
+    async def moderations(self, body: ModerationRequest) -> ModerationResponse:
+        plan = plan_moderation(body, self.config)
+        _tag_request(plan.id)
+        plan = await fetch_images(plan, self.config.fetch, self.config.limits.max_image_bytes)
+        return moderation_response(plan, await run_reviews(plan, self.pipeline.review_many), self.config)
 
     # ------------------------------------------------------------------------ decision log
     @app.post("/v1/feedback", response_model=FeedbackResponse, responses=ERROR_RESPONSES,

@@ -52,6 +52,11 @@ ACCEPT = "text/html, application/xhtml+xml"
 VIDEO_MEDIA_TYPES = frozenset({"video/mp4", "video/quicktime", "video/webm", "video/x-matroska",
                                "video/x-msvideo", "video/avi", "application/octet-stream"})
 VIDEO_ACCEPT = "video/mp4, video/webm, video/quicktime, video/x-matroska, video/x-msvideo"
+# Images by URL (the moderation endpoint's image_url parts): the format is sniffed afterwards too.
+IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp",
+                               "image/x-ms-bmp", "application/octet-stream"})
+IMAGE_ACCEPT = "image/jpeg, image/png, image/gif, image/webp, image/bmp"
+ACCEPTS = {"html": ACCEPT, "video": VIDEO_ACCEPT, "image": IMAGE_ACCEPT}
 _CHUNK = 64 * 1024
 _SNIFF_BYTES = 1024
 
@@ -420,7 +425,7 @@ async def _fetch(url: str, config: FetchConfig, resolve: Resolver, kind: str, ma
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
         timeout=aiohttp.ClientTimeout(total=config.timeout_s),
-        headers={hdrs.USER_AGENT: config.user_agent, hdrs.ACCEPT: VIDEO_ACCEPT if kind == "video" else ACCEPT},
+        headers={hdrs.USER_AGENT: config.user_agent, hdrs.ACCEPT: ACCEPTS[kind]},
     ) as session:
         while True:
             hop = await _vet(current, allowed, resolve)
@@ -443,6 +448,9 @@ async def _fetch(url: str, config: FetchConfig, resolve: Resolver, kind: str, ma
                 if kind == "video":
                     if media_type not in VIDEO_MEDIA_TYPES:
                         raise UnprocessableInput(f"content type {media_type or 'none'!r} is not a video")
+                elif kind == "image":
+                    if media_type not in IMAGE_MEDIA_TYPES:
+                        raise UnprocessableInput(f"content type {media_type or 'none'!r} is not an image")
                 elif media_type and media_type not in HTML_MEDIA_TYPES:
                     raise UnprocessableInput(f"content type {media_type!r} is not HTML")
                 body = await _read_capped(resp, max_bytes)
@@ -462,7 +470,7 @@ async def fetch_page(
     url: str,
     config: FetchConfig,
     resolver: Resolver | None = None,
-    kind: Literal["html", "video"] = "html",
+    kind: Literal["html", "video", "image"] = "html",
     max_bytes: int | None = None,
 ) -> FetchedPage:
     """Fetch ``url`` (an HTML landing page) under the SSRF rules in the module docstring.

@@ -335,6 +335,69 @@ class AuthConfig(_Strict):
     reload_s: float = Field(5.0, gt=0, description="how often the keys file is checked for changes")
 
 
+# --------------------------------------------------------------------------------- moderation
+class ModerationModel(_Strict):
+    """A model name of the OpenAI-compatible moderation endpoint: the names clients may send for it,
+    and the input types it accepts. Every model is scored by the profile's models and heads."""
+
+    name: str = Field(min_length=1, description="what the response's `model` says")
+    aliases: list[str] = Field(default_factory=list, description="other names that resolve to it")
+    input_types: list[Literal["text", "image"]] = Field(min_length=1)
+
+
+class ModerationMapping(_Strict):
+    """How one OpenAI category is scored from adrisk categories. `any_of`: the highest of their
+    scores, flagged when any reaches its review threshold. `all_of` (content that is both): the
+    lowest, flagged when all reach theirs. Neither: nothing in adrisk backs it (score 0, never
+    flagged); `note` says why, for the README's table."""
+
+    any_of: list[str] = Field(default_factory=list)
+    all_of: list[str] = Field(default_factory=list)
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> ModerationMapping:
+        if self.any_of and self.all_of:
+            raise ValueError("give any_of or all_of, not both")
+        if not (self.any_of or self.all_of or self.note):
+            raise ValueError("an unbacked category needs a note saying why")
+        return self
+
+    @property
+    def sources(self) -> list[str]:
+        return self.any_of or self.all_of
+
+
+class ModerationConfig(_Strict):
+    """configs/moderation.yaml: model names and the mapping of OpenAI's moderation categories onto
+    the taxonomy (checked against it in AdriskConfig)."""
+
+    version: str
+    default_model: str = Field(description="the model of a request that names none")
+    models: list[ModerationModel] = Field(min_length=1)
+    categories: dict[str, ModerationMapping]
+
+    @model_validator(mode="after")
+    def _complete(self) -> ModerationConfig:
+        from serving.schemas import OPENAI_CATEGORIES
+
+        missing = [k for k in OPENAI_CATEGORIES if k not in self.categories]
+        unknown = [k for k in self.categories if k not in OPENAI_CATEGORIES]
+        if missing or unknown:
+            raise ValueError(f"moderation categories must be exactly OpenAI's {len(OPENAI_CATEGORIES)}: "
+                             f"missing {missing}, unknown {unknown}")
+        names = [n for m in self.models for n in (m.name, *m.aliases)]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"moderation model names used twice: {dupes}")
+        if self.model(self.default_model) is None:
+            raise ValueError(f"default_model {self.default_model!r} is not a model name or alias")
+        return self
+
+    def model(self, name: str) -> ModerationModel | None:
+        return next((m for m in self.models if name == m.name or name in m.aliases), None)
+
+
 class AdriskConfig(_Strict):
     """Everything one deployment of adrisk needs to know, loaded from a profile."""
 
@@ -352,6 +415,7 @@ class AdriskConfig(_Strict):
     ocr: OcrConfig = Field(default_factory=OcrConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
     llm: LlmConfig | None = None
+    moderation: ModerationConfig = Field(description="configs/moderation.yaml, by its path in the profile")
     request_timeout_s: float = Field(
         30.0, gt=0, description="the ingress's budget for one call (review or batch): past it, 504 deadline_exceeded; "
         "must exceed stage_timeout_s and llm.deadline_s, and stay below the Serve proxy's request_timeout_s"
@@ -366,8 +430,10 @@ class AdriskConfig(_Strict):
             unknown |= {c for c in model.categories if c not in known}
         for rule in self.policy.fusion.rules:
             unknown |= {c for c in rule.categories if c not in known}
+        for mapping in self.moderation.categories.values():
+            unknown |= {c for c in mapping.sources if c not in known}
         if unknown:
-            raise ValueError(f"unknown category ids in policy/profile: {sorted(unknown)}")
+            raise ValueError(f"unknown category ids in policy/profile/moderation: {sorted(unknown)}")
         for rule in self.policy.fusion.rules:
             protected = [c for c in rule.categories
                          if rule.lowers and (self.taxonomy.get(c).egregious or self.taxonomy.get(c).zero_tolerance)]
@@ -462,8 +528,12 @@ def load_config(profile: str = "cpu", overrides: dict[str, Any] | None = None) -
     policy_file = doc.pop("policy")
     if policy_doc is None:
         policy_doc = _read_yaml(resolve_config_path(policy_file, base))
+    moderation = doc.pop("moderation", "moderation.yaml")
+    if isinstance(moderation, str):  # a path under configs/ (overrides may give the document itself)
+        moderation = _read_yaml(resolve_config_path(moderation, base))
     doc.setdefault("profile", path.stem)
-    return AdriskConfig.model_validate({**doc, "taxonomy": taxonomy_doc, "policy": policy_doc})
+    return AdriskConfig.model_validate({**doc, "taxonomy": taxonomy_doc, "policy": policy_doc,
+                                        "moderation": moderation})
 
 
 def check_proxy_timeouts(config: AdriskConfig, serve_doc: dict[str, Any]) -> None:
