@@ -145,14 +145,14 @@ async def phase_run(url: str, phase: str, seconds: float) -> dict:
 
 
 def count_store(path: Path, phase: str, ids: set[str], feedback_ids: set[str]) -> dict:
-    from serving.store import SQLiteDecisionStore
+    from serving.config import StoreConfig
+    from serving.store_factory import open_store
 
-    store = SQLiteDecisionStore(path)
-    conn = store._connect()
-    prefix = f"drill-{phase}-%"
-    rows = {r[0] for r in conn.execute("SELECT request_id FROM decisions WHERE request_id LIKE ?", (prefix,))}
-    fb = collections.Counter(r[0] for r in conn.execute(
-        "SELECT request_id FROM feedback WHERE request_id LIKE ?", (prefix,)))
+    store = open_store(StoreConfig(path=str(path)))
+    prefix = f"drill-{phase}-"
+    rows = {d.request_id for d in store.decisions() if d.request_id.startswith(prefix)}
+    fb = collections.Counter(f.request_id for f in store.all_feedback() if f.request_id.startswith(prefix))
+    store.close()
     return {"acked": len(ids), "stored": len(rows & ids), "lost": len(ids - rows),
             "stored_not_acked": len(rows - ids), "feedback_acked": len(feedback_ids),
             "feedback_lost": len(feedback_ids - set(fb)), "feedback_duplicated": sum(1 for n in fb.values() if n > 1)}

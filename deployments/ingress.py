@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from models.quality import page_signal_categories, quality_record
 from serving import __version__, metrics
 from serving.auth import KeyRing
-from serving.config import AdriskConfig, load_config, resolve_project_path
+from serving.config import AdriskConfig, load_config
 from serving.decision_log import decision_record, record_feedback, trend_report
 from serving.errors import AdriskError, NotReady, UnprocessableInput
 from serving.grpc_mapping import message_to_dict, model_to_message
@@ -57,7 +57,7 @@ from serving.schemas import (
     TaxonomyResponse,
     TrendsResponse,
 )
-from serving.store import SQLiteDecisionStore
+from serving.store_factory import open_store
 
 log = logging.getLogger("ray.serve")
 
@@ -199,7 +199,7 @@ class AdriskIngress:
         self.handles = {"image_model": image_model, "text_encoder": text_encoder, "scorer": scorer}
         if llm is not None:
             self.handles["llm"] = llm
-        self.store = SQLiteDecisionStore(resolve_project_path(self.config.store.path))
+        self.store = open_store(self.config.store)
         self.keyring = KeyRing(self.config)
         app.state.keyring = self.keyring
         self.clock = time.time  # one clock for decisions, verdicts and trend windows

@@ -12,7 +12,7 @@ import yaml
 from policy.decision import fuse_and_decide
 from serving.config import load_config, resolve_config_path
 from serving.schemas import Advertiser
-from serving.store import SQLiteDecisionStore
+from serving.store import DecisionStore
 
 
 def _advertiser(facts: dict[str, float]) -> Advertiser | None:
@@ -31,12 +31,11 @@ def _policy_config(profile: str, policy_file: str):
     return load_config(profile, {"policy_doc": yaml.safe_load(path.read_text())})
 
 
-def compare_policies(store_path: Path, profile: str, a: str, b: str, since_hours: float | None = None,
+def compare_policies(store: DecisionStore, profile: str, a: str, b: str, since_hours: float | None = None,
                      now: float | None = None) -> dict[str, Any]:
     import time
 
     config_a, config_b = _policy_config(profile, a), _policy_config(profile, b)
-    store = SQLiteDecisionStore(store_path)
     since = 0.0 if since_hours is None else (now or time.time()) - since_hours * 3600
     transitions: Counter[tuple[str, str]] = Counter()
     flagged_a: Counter[str] = Counter()

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.dataset import build_shared_set, load_set, write_set
-from serving.config import PROJECT_ROOT
+from serving.config import PROJECT_ROOT, StoreConfig, load_config
+from serving.store_factory import describe, open_store, store_config_for
 
 
 def service_thresholds(url: str) -> tuple[dict[str, tuple[float, float]], str]:
@@ -82,9 +83,15 @@ def _start_local(profile: str):
     from serving.net import free_port
 
     store = Path(tempfile.mkdtemp(prefix="adrisk-eval-")) / "decisions.sqlite3"
+    # A private loopback service for this run (its own store, no LLM, no keys: the runner sends none).
     url = start_local(profile=profile, host="127.0.0.1", port=free_port(),
-                      overrides={"store": {"path": str(store)}, "llm": None})
+                      overrides={"store": {"path": str(store)}, "llm": None, "auth": "off"})
     return url, stop_local
+
+
+def _store_config(args: argparse.Namespace) -> StoreConfig:
+    """`--store`: a SQLite path or a postgresql:// URL (password settings from the profile's store)."""
+    return store_config_for(args.store, load_config(args.profile).store)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -98,19 +105,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     text, report = calibrate_policy(Path(args.results), args.profile, args.version, targets, check)
     for line in report:
         print(line)
-    store = Path(args.store)
-    if store.exists():  # what the new policy would have done to the logged traffic, before writing it
+    store = _store_config(args)
+    if store.backend == "postgres" or Path(store.path).exists():
+        # What the new policy would have done to the logged traffic, before writing it.
         with tempfile.TemporaryDirectory() as tmp:
             candidate = Path(tmp) / "candidate.yaml"
             candidate.write_text(text)
-            result = compare_policies(store, args.profile, str(policy_file_in_force(args.profile)), str(candidate))
+            result = compare_policies(open_store(store), args.profile, str(policy_file_in_force(args.profile)),
+                                      str(candidate))
         approve_to_block = sum(v for k, v in result["transitions"].items()
                                if k.startswith("approve →") and k.split("→ ")[1] in ("reject", "suspend_account"))
-        print(f"\npreview against the policy in force ({result['a']}) on {store}: "
+        print(f"\npreview against the policy in force ({result['a']}) on {describe(store)}: "
               f"agreement {result['agreement']}, approvals turned to reject/suspend {approve_to_block}")
         print(render(result))
     else:
-        print(f"\nno decision log at {store}: no A/B preview (pass --store)")
+        print(f"\nno decision log at {describe(store)}: no A/B preview (pass --store)")
     if args.dry_run:
         print("--dry-run: nothing written")
         return 0
@@ -124,7 +133,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_ab(args: argparse.Namespace) -> int:
     from evaluation.ab import compare_policies, render
 
-    result = compare_policies(Path(args.store), args.profile, args.a, args.b, since_hours=args.since_hours)
+    result = compare_policies(open_store(_store_config(args)), args.profile, args.a, args.b,
+                              since_hours=args.since_hours)
     text = render(result)
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
@@ -166,7 +176,8 @@ def add_parsers(sub: Any, default_data: Path) -> None:
     cal.add_argument("--min-band", type=float, default=0.1, help="review stays at least this far below reject")
     cal.add_argument("--max-step", type=float, default=0.2, help="largest change of one threshold")
     cal.add_argument("--store", default=str(PROJECT_ROOT / "var" / "decisions.sqlite3"),
-                     help="decision log for the A/B preview against the policy in force")
+                     help="decision log (SQLite path or postgresql:// URL) for the A/B preview "
+                     "against the policy in force")
     cal.add_argument("--dry-run", action="store_true", help="print the fit, the check and the preview; write nothing")
     cal.add_argument("--profile", default="cpu")
     cal.add_argument("--version", required=True, help="the new policy version")
@@ -174,7 +185,7 @@ def add_parsers(sub: Any, default_data: Path) -> None:
     cal.set_defaults(func=cmd_calibrate)
 
     ab = sub.add_parser("ab", help="compare two policy versions on the decision log")
-    ab.add_argument("--store", required=True, help="decision log (SQLite)")
+    ab.add_argument("--store", required=True, help="decision log: SQLite path or postgresql:// URL")
     ab.add_argument("--a", required=True, help="policy file A (e.g. configs/policy/v1.yaml)")
     ab.add_argument("--b", required=True, help="policy file B")
     ab.add_argument("--profile", default="cpu")

@@ -210,10 +210,10 @@ class InProcessReviewer:
         from models.heads import HeadSet
         from models.scoring import score_job
         from models.text_encoder import SentenceTransformerEncoder
-        from serving.config import load_config, resolve_project_path
+        from serving.config import StoreConfig, load_config, resolve_project_path
         from serving.errors import UnprocessableInput
         from serving.pipeline import ReviewPipeline
-        from serving.store import SQLiteDecisionStore
+        from serving.store_factory import open_store
 
         self.config = config = load_config(profile, {"llm": None})
         encoder = SentenceTransformerEncoder(config.text_encoder)
@@ -231,7 +231,7 @@ class InProcessReviewer:
         async def score(payload: tuple[list[Any], str]) -> list[Any]:
             return [score_job(job, heads) for job in payload[0]]
 
-        store = SQLiteDecisionStore(Path(self._tmp.name) / "decisions.sqlite3")
+        store = open_store(StoreConfig(path=str(Path(self._tmp.name) / "decisions.sqlite3")))
         self.pipeline = ReviewPipeline(config, no_media, embed, score, store)
 
     def thresholds(self) -> dict[str, tuple[float, float]]:

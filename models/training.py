@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from models.head_metrics import at_thresholds, auprc, binary_metrics, flag_rate
 from models.heads import HeadSet, prompts_digest, text_vectorizer, url_vectorizer
 from models.splits import CALIBRATION_PERCENT, EVALUATION_PERCENT, group_key, split_of, url_split
 from serving.config import AdriskConfig
+
+if TYPE_CHECKING:
+    from serving.store import DecisionStore
 
 SEED = 20261124
 SPLIT_RULE = (f"by group (template, domain, author, question, collection, else normalised text): "
@@ -209,13 +212,10 @@ def write_zero_shot(
     (out / "zero_shot.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
-def feedback_examples(store_path: Path) -> list[Example]:
+def feedback_examples(store: DecisionStore) -> list[Example]:
     """Reviewer verdicts from the decision log as training rows: every text the heads read for a
     reviewed ad (ad copy, page text, OCR), labelled by the latest verdict. A verdict that approves
     with no positive label marks the ad benign in every category. One ad is one group."""
-    from serving.store import SQLiteDecisionStore
-
-    store = SQLiteDecisionStore(store_path)
     latest: dict[str, Any] = {}
     for verdict in store.all_feedback():
         latest[verdict.request_id] = verdict

@@ -37,7 +37,9 @@ def cmd_train_heads(args: argparse.Namespace) -> int:
         print(f"wrote head set {manifest['name']}@{manifest['version']} to {out}")
         return 0
     # With feedback: train a candidate beside the current heads; it ships only if it beats them.
-    extra = feedback_examples(Path(args.with_feedback))
+    from serving.store_factory import open_store, store_config_for
+
+    extra = feedback_examples(open_store(store_config_for(args.with_feedback, config.store)))
     print(f"{len(extra)} text rows from reviewer verdicts in {args.with_feedback}")
     out = Path(args.out) if args.out else resolve_project_path(f"var/heads/{current.name}-v{args.version}")
     held: dict = {}
@@ -111,6 +113,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from models.page_phishing import PagePhishingHead
 
     PagePhishingHead.load(page_dir)
+    if config.store.backend == "postgres":
+        from serving.store_cli import migrate_store
+
+        print(migrate_store(config.store))
     if config.llm is not None and config.llm.enabled and config.llm.prepare_from_gguf:
         from models.llm_engine import convert_gguf
 
@@ -242,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, default=None, help="train on a random subset (tests)")
     train.add_argument("--version", default="1")
     train.add_argument("--with-feedback", metavar="STORE", default=None,
-                       help="add reviewer verdicts from this decision log; ship only if it beats the current heads")
+                       help="add reviewer verdicts from this decision log (SQLite path or postgresql:// URL); "
+                       "ship only if it beats the current heads")
     train.add_argument("--no-ship", action="store_true", help="with --with-feedback: never replace the current heads")
     train.add_argument("--current", default=None,
                        help="with --with-feedback: the head set to beat and replace "
@@ -297,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     from serving.rollout_cli import add_deploy_parser
 
     add_deploy_parser(sub)
+
+    from serving.store_cli import add_store_parser
+
+    add_store_parser(sub)
 
     from evaluation.commands import add_parsers
 

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from models.registry import Registry, RegistryError
-from serving.config import load_config, resolve_project_path
+from serving.config import load_config
 from serving.rollout import ROLLOUT_COMPONENTS, ComponentRollout, default_versions
-from serving.store import SQLiteDecisionStore
+from serving.store import DecisionStore
+from serving.store_factory import open_store, store_config_for
 
 
 def _percent(text: str) -> int:
@@ -39,12 +40,12 @@ def _percent(text: str) -> int:
     return value
 
 
-def _current(store: SQLiteDecisionStore, component: str, defaults: dict[str, str]) -> ComponentRollout:
+def _current(store: DecisionStore, component: str, defaults: dict[str, str]) -> ComponentRollout:
     state = store.rollouts()[1].get(component)
     return ComponentRollout.model_validate(state) if state else ComponentRollout(stable=defaults[component])
 
 
-def apply(store: SQLiteDecisionStore, registry: Registry, defaults: dict[str, str], action: str, component: str,
+def apply(store: DecisionStore, registry: Registry, defaults: dict[str, str], action: str, component: str,
           version: str | None = None, percent: int = 10, actor: str = "", note: str = "") -> ComponentRollout:
     if component not in ROLLOUT_COMPONENTS:
         raise SystemExit(f"--component must be one of {ROLLOUT_COMPONENTS}")
@@ -78,7 +79,7 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 2) if values else None
 
 
-def report(store: SQLiteDecisionStore, component: str, since: float | None = None) -> dict[str, Any]:
+def report(store: DecisionStore, component: str, since: float | None = None) -> dict[str, Any]:
     """Since the latest canary/shadow start for the component: per-arm outcomes and latency
     (canary), or agreement, score deltas and latency of stable vs candidate (shadow)."""
     history = store.rollout_history(component)
@@ -131,7 +132,7 @@ def report(store: SQLiteDecisionStore, component: str, since: float | None = Non
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     config = load_config(args.profile)
-    store = SQLiteDecisionStore(Path(args.store) if args.store else resolve_project_path(config.store.path))
+    store = open_store(store_config_for(args.store, config.store) if args.store else config.store)
     defaults = default_versions(config)
     if args.action == "status":
         for component in ROLLOUT_COMPONENTS:
@@ -159,7 +160,9 @@ def add_deploy_parser(sub: Any) -> None:
     p.add_argument("--version", default=None, help="the registered candidate version")
     p.add_argument("--percent", type=_percent, default=10, help="canary share of traffic, 1 to 100")
     p.add_argument("--profile", default="cpu")
-    p.add_argument("--store", default=None, help="the decision store the service uses (default: the profile's)")
+    p.add_argument("--store", default=None,
+                   help="the decision store the service uses: a SQLite path or a postgresql:// URL "
+                   "(default: the profile's)")
     p.add_argument("--registry", default=None, help="an extra manifest directory (as the service's registry.dirs)")
     p.add_argument("--actor", default="", help="who (default: the OS user); kept in the rollout history")
     p.add_argument("--note", default="")

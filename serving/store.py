@@ -1,8 +1,10 @@
 """Decision log, reviewer feedback and the known-bad creative bank, in one durable store.
 
-A small interface (`DecisionStore`) so PostgreSQL can replace SQLite at scale; SQLite runs in WAL
-mode with synchronous=FULL, and a decision and its creative hashes are one transaction, so a crash
-leaves either the whole record or none of it.
+A small interface (`DecisionStore`) with two implementations, chosen by the config's `store`
+section (serving/store_factory.py): SQLite here, embedded, for one machine; PostgreSQL
+(serving/store_postgres.py) for replicas on many nodes. SQLite runs in WAL mode with
+synchronous=FULL, and a decision and its creative hashes are one transaction, so a crash leaves
+either the whole record or none of it.
 
 The *effective* action of a decision is the latest reviewer verdict's final action when there is
 one (an appeal that approves overturns a reject), else the action the service took. Repeat-offender
@@ -104,6 +106,10 @@ class DecisionStore(ABC):
     def feedback_for(self, request_id: str) -> list[Feedback]: ...
 
     @abstractmethod
+    def all_feedback(self) -> list[Feedback]:
+        """Every verdict, oldest first (training on reviewer feedback)."""
+
+    @abstractmethod
     def rejections(self, advertiser_id: str, exclude_request_id: str | None = None) -> int:
         """Decisions of this advertiser whose effective action is reject or suspend_account."""
 
@@ -127,6 +133,10 @@ class DecisionStore(ABC):
 
     @abstractmethod
     def rollout_history(self, component: str) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None:  # noqa: B027 - a no-op by default, not abstract
+        """Release what the store holds open (a connection pool); SQLite's per-thread connections
+        close with their threads."""
 
 
 _SCHEMA = """
@@ -181,11 +191,12 @@ _DECISION_COLUMNS = ("request_id, input_digest, response_json, action, policy_ve
                      "advertiser_id, categories_json, inputs_json")
 
 
-def _signed(h: int) -> int:  # SQLite integers are signed 64-bit
+def signed_phash(h: int) -> int:
+    """An unsigned 64-bit pHash as the signed 64-bit integer SQLite and PostgreSQL store."""
     return h - (1 << 64) if h >= (1 << 63) else h
 
 
-def _unsigned(h: int) -> int:
+def unsigned_phash(h: int) -> int:
     return h + (1 << 64) if h < 0 else h
 
 
@@ -254,7 +265,7 @@ class SQLiteDecisionStore(DecisionStore):
             )
             conn.executemany(
                 "INSERT INTO sightings (request_id, source, phash, cited, created_at) VALUES (?, ?, ?, ?, ?)",
-                [(record.request_id, s.source, _signed(s.phash), int(s.cited), created) for s in record.sightings],
+                [(record.request_id, s.source, signed_phash(s.phash), int(s.cited), created) for s in record.sightings],
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -352,7 +363,7 @@ class SQLiteDecisionStore(DecisionStore):
             if r[7]:
                 labelled = [c for c, v in json.loads(r[7]).items() if v]
                 categories = labelled or categories
-            out.append(HashRecord(r[0], r[1], r[2], _unsigned(r[3]), r[4], tuple(categories), r[6]))
+            out.append(HashRecord(r[0], r[1], r[2], unsigned_phash(r[3]), r[4], tuple(categories), r[6]))
         return out
 
     def decisions(self, since: float = 0.0, until: float | None = None) -> list[StoredDecision]:

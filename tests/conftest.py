@@ -13,6 +13,8 @@ import pytest
 from serving.config import CONFIG_DIR
 from serving.net import free_port
 
+pytest_plugins = ["tests.store_fixtures"]  # `store`, `store_config`, `pg_server`: both store backends
+
 
 def profile_section(name: str, profile: str = "cpu") -> dict:
     import yaml

@@ -1,4 +1,5 @@
-"""The decision store's feedback, history and known-bad bank, and pHash matching and trends."""
+"""The decision store's feedback, history and known-bad bank, and pHash matching and trends: on
+SQLite and on a real PostgreSQL (the `store` fixture, tests/store_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -53,8 +54,7 @@ def test_old_databases_are_migrated_in_place(tmp_path):
     assert store.count() == 2
 
 
-def test_history_counts_effective_rejections_and_appeals_overturn(tmp_path):
-    store = SQLiteDecisionStore(tmp_path / "d.sqlite3")
+def test_history_counts_effective_rejections_and_appeals_overturn(store):
     for rid, action in (("a1", "reject"), ("a2", "suspend_account"), ("a3", "approve"), ("a4", "reject")):
         store.put(record(rid, action))
     store.put(record("b1", "reject", advertiser="adv-2"))
@@ -68,8 +68,7 @@ def test_history_counts_effective_rejections_and_appeals_overturn(tmp_path):
         store.add_feedback(verdict("nope", "reject"))
 
 
-def test_bank_follows_effective_actions_and_boosts_near_duplicates(tmp_path):
-    store = SQLiteDecisionStore(tmp_path / "d.sqlite3")
+def test_bank_follows_effective_actions_and_boosts_near_duplicates(store):
     rifle, photo, stock = rifle_drawing(), landscape_photo(5), random_blocks(99)
     # A rejected ad: its rifle image was cited; the stock photo beside it was not, and stays out.
     store.put(record("bad", "reject", [Sighting("image[0]", phash(rifle), cited=True),
@@ -92,8 +91,7 @@ def test_bank_follows_effective_actions_and_boosts_near_duplicates(tmp_path):
     assert leak.request_id == "fine" and leak.categories == ("adult_sexual",)
 
 
-def test_trends_cluster_reuploads_across_requests(tmp_path):
-    store = SQLiteDecisionStore(tmp_path / "d.sqlite3")
+def test_trends_cluster_reuploads_across_requests(store):
     rifle = rifle_drawing()
     variants = [rifle, recompressed(rifle), recompressed(recompressed(rifle))]
     for i, img in enumerate(variants):

@@ -12,7 +12,7 @@ from serving.background import BackgroundTasks
 from serving.config import check_proxy_timeouts, load_config
 from serving.decision_log import SUMMARY_GRACE_S, decision_record, settled_response
 from serving.launcher import read_serve_config
-from serving.store import SQLiteDecisionStore, StoredDecision
+from serving.store import StoredDecision
 
 CPU = load_config("cpu")
 
@@ -42,8 +42,7 @@ def _pending(rid: str, at: float) -> StoredDecision:
     return StoredDecision(rid, f"digest-{rid}", response, "reject", "default@2", at)
 
 
-def test_a_diagnosis_lands_only_on_the_decision_it_explains(tmp_path):
-    store = SQLiteDecisionStore(tmp_path / "d.sqlite3")
+def test_a_diagnosis_lands_only_on_the_decision_it_explains(store):
     store.put(_pending("r1", 100.0))
     diagnosis = {"violations": [], "summary": "s", "confidence": 0.5}
     assert store.attach_summary("r1", 100.0, "ok", diagnosis, {"llm_prompt": "prompt-1"})
@@ -58,8 +57,7 @@ def test_a_diagnosis_lands_only_on_the_decision_it_explains(tmp_path):
     assert not store.attach_summary("missing", 100.0, "ok", None, {})
 
 
-def test_a_pending_diagnosis_that_can_no_longer_arrive_reads_as_unavailable(tmp_path):
-    store = SQLiteDecisionStore(tmp_path / "d.sqlite3")
+def test_a_pending_diagnosis_that_can_no_longer_arrive_reads_as_unavailable(store):
     store.put(_pending("r1", 1000.0))
     limit = 1000.0 + CPU.llm.deadline_s + SUMMARY_GRACE_S
     assert decision_record(store, CPU, "r1", limit).response["summary_status"] == "pending"
