@@ -142,6 +142,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     host = args.host or read_serve_config(args.config, args.profile).get("http_options", {}).get("host", "127.0.0.1")
     overrides = {"store": {"path": args.store}} if args.store else None
+    if args.auth:
+        from serving.auth import auth_override
+
+        overrides = {**(overrides or {}), "auth": auth_override(args.profile, args.auth)}
     refuse_open_bind(host, args.profile, overrides)  # before anything starts
     cmd_prepare(args)
     init_ray(args.num_cpus)
@@ -167,45 +171,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         print("stopping adrisk ...", flush=True)
         stop_local()
-    return 0
-
-
-def cmd_keys(args: argparse.Namespace) -> int:
-    """Manage API keys in the profile's keys file (hashes only; a new key is printed once)."""
-    import datetime as dt
-
-    from serving.auth import ROLES, hash_key, new_key, read_keys_file, write_keys_file
-
-    config = load_config(args.profile)
-    path = Path(args.file) if args.file else resolve_project_path(config.auth.keys_file)
-    entries = read_keys_file(path)
-    if args.action == "list":
-        for e in entries:
-            state = "revoked" if e.get("revoked") else "active"
-            print(f"{e['name']:<24} {'+'.join(e['roles']):<24} {state:<8} created {e.get('created', '?')}")
-        return 0
-    if not args.name:
-        raise SystemExit("--name is required")
-    if args.action == "revoke":
-        hits = [e for e in entries if e["name"] == args.name and not e.get("revoked")]
-        if not hits:
-            raise SystemExit(f"no active key named {args.name!r} in {path}")
-        for e in hits:
-            e["revoked"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        write_keys_file(path, entries)
-        print(f"revoked {args.name} (replicas pick the change up within {config.auth.reload_s:g} s)")
-        return 0
-    roles = [r for r in (args.roles or "").split(",") if r]
-    if not roles or set(roles) - set(ROLES):
-        raise SystemExit(f"--roles: comma-separated among {', '.join(ROLES)}")
-    if any(e["name"] == args.name and not e.get("revoked") for e in entries):
-        raise SystemExit(f"an active key named {args.name!r} exists; revoke it first")
-    key = new_key()
-    entries.append({"name": args.name, "roles": roles, "sha256": hash_key(key),
-                    "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
-    write_keys_file(path, entries)
-    print(key)
-    print(f"(shown once; stored hashed in {path})", file=sys.stderr)
     return 0
 
 
@@ -279,16 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default: the Serve config's, 9000)")
     serve.add_argument("--num-cpus", type=int, default=2)
     serve.add_argument("--store", default=None, help="decision log path (default: the profile's)")
+    serve.add_argument("--auth", choices=["keys", "off"], default=None,
+                       help="override the profile's auth mode (cpu: off, loopback only; keys: every call needs a key)")
     serve.add_argument("--data", default=str(DEFAULT_DATA))
     serve.set_defaults(func=cmd_serve)
 
-    keys = sub.add_parser("keys", help="add, list or revoke API keys (hashed in the profile's keys file)")
-    keys.add_argument("action", choices=["add", "list", "revoke"])
-    keys.add_argument("--name", default=None)
-    keys.add_argument("--roles", default=None, help="comma-separated: score, feedback, read, admin")
-    keys.add_argument("--profile", default="cpu")
-    keys.add_argument("--file", default=None, help="keys file (default: the profile's auth.keys_file)")
-    keys.set_defaults(func=cmd_keys)
+    from serving.keys_cli import add_keys_parser
+
+    add_keys_parser(sub)
 
     reg = sub.add_parser("registry", help="list, verify or register model/policy versions (manifests on disk)")
     reg.add_argument("action", choices=["list", "verify", "register"])

@@ -29,7 +29,15 @@ def validation_error(errors: Sequence[Any]) -> AdriskError:
 
 
 class BodyLimitMiddleware:
-    """Pure ASGI: refuse bodies over the limit before buffering them, and non-JSON POSTs."""
+    """Pure ASGI: refuse non-JSON POSTs (415) and bodies over the limit (413), however the body
+    arrives.
+
+    A declared content-length over the limit is refused before a byte is read. Otherwise (a chunked
+    upload, or a content-length that lies) the body is read here, counting, and refused the moment
+    it passes the limit; a body within the limit is handed to the app from memory. Reading it here
+    rather than raising from inside the app's `receive` matters: FastAPI's body parsing catches any
+    exception from `receive` and answers 400 "error parsing the body".
+    """
 
     def __init__(self, app) -> None:
         self.app = app
@@ -53,25 +61,32 @@ class BodyLimitMiddleware:
             if int(declared) > limit:
                 await _reply(send, PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}"))
                 return
+        chunks: list[bytes] = []
         received = 0
-
-        async def limited_receive():
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge()
-            return message
+            if message["type"] != "http.request":  # the client went away: nothing to answer
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > limit:
+                await _reply(send, PayloadTooLarge(f"body exceeds the limit of {limit} bytes"))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        del chunks
+        replayed = False
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await _reply(send, PayloadTooLarge(f"body exceeds the limit of {limit} bytes"))
+        async def replay():
+            nonlocal replayed
+            if replayed:  # after the body, the app only waits for a disconnect
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 async def _reply(send, err: AdriskError) -> None:

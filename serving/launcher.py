@@ -102,13 +102,20 @@ def run_extra_ingress(
 
 
 def refuse_open_bind(host: str, profile: str, overrides: dict[str, Any] | None) -> None:
-    """Serving beyond this machine needs API keys: no keys, no non-loopback bind."""
-    from serving.auth import KeyRing, is_loopback_host
+    """`auth: off` serves loopback callers only: no HTTP bind beyond loopback (serving/auth.py).
+    With auth on and no key yet, a warning: the service starts and refuses protected calls."""
+    import sys
+
+    from serving.auth import check_bind
     from serving.config import load_config
 
-    if not is_loopback_host(host) and not KeyRing(load_config(profile, overrides)).enabled:
-        raise SystemExit(f"refusing to serve on {host}: no API keys are configured "
-                         "(add one with `adrisk keys add --name NAME --roles score`, or set ADRISK_API_KEYS)")
+    warning = check_bind(host, load_config(profile, overrides))
+    if warning and warning not in _warned:  # `adrisk serve` checks before set-up and again at start
+        _warned.add(warning)
+        print(warning, file=sys.stderr, flush=True)
+
+
+_warned: set[str] = set()
 
 
 _session: dict[str, str] = {}  # what this process started and must clean up

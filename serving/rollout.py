@@ -1,6 +1,8 @@
 """Rolling out a new head set or policy version: canary (a share of traffic acts on the candidate)
 or shadow (everything is also scored by the candidate, logged, never acted on), then promote or
-roll back.
+roll back. Rollback undoes the latest step from any state: with a candidate in canary or shadow
+it drops the candidate; after a promote it restores the version that was stable before it (each
+promote keeps the one it replaced in `previous`, so successive rollbacks walk back through them).
 
 The state is data in the decision store's `rollouts` table (append-only: its history is the audit
 trail), written by `adrisk deploy` and read by every ingress replica within
@@ -36,6 +38,8 @@ class ComponentRollout(BaseModel):
     candidate: str | None = None
     mode: Literal["canary", "shadow"] | None = None
     percent: int = Field(0, ge=0, le=100, description="canary share of traffic on the candidate")
+    previous: list[str] = Field(
+        default_factory=list, description="the stable version each promote replaced, oldest first (for rollback)")
 
     @model_validator(mode="after")
     def _consistent(self) -> ComponentRollout:

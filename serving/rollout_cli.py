@@ -3,7 +3,8 @@
     adrisk deploy canary  --component text_heads --version 2 --percent 10
     adrisk deploy shadow  --component policy --version 3
     adrisk deploy promote --component text_heads      # the candidate becomes stable
-    adrisk deploy rollback --component text_heads     # back to stable, candidate dropped
+    adrisk deploy rollback --component text_heads     # undo the latest step: drop the candidate,
+                                                      # or, after a promote, restore the old stable
     adrisk deploy status ; adrisk deploy report --component text_heads
 
 The candidate must be registered (`adrisk registry register`) and its artifact must match its
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from models.registry import Registry, RegistryError
+from serving.cli_errors import one_line_errors
 from serving.config import load_config
 from serving.rollout import ROLLOUT_COMPONENTS, ComponentRollout, default_versions
 from serving.store import DecisionStore
@@ -47,32 +49,47 @@ def _current(store: DecisionStore, component: str, defaults: dict[str, str]) -> 
 
 def apply(store: DecisionStore, registry: Registry, defaults: dict[str, str], action: str, component: str,
           version: str | None = None, percent: int = 10, actor: str = "", note: str = "") -> ComponentRollout:
+    """The next state of `component` after `action`, written to the store's rollout history.
+
+    Rollback undoes the latest step whatever the state: a candidate in canary or shadow is dropped;
+    with none, the stable version the last promote replaced is restored."""
     if component not in ROLLOUT_COMPONENTS:
         raise SystemExit(f"--component must be one of {ROLLOUT_COMPONENTS}")
     current = _current(store, component, defaults)
     if action in ("canary", "shadow"):
         if not version:
-            raise SystemExit("--version is required")
-        try:
-            registry.verify(registry.get(component, version))
-        except (RegistryError, FileNotFoundError) as exc:
-            raise SystemExit(f"cannot roll out: {exc}") from None
+            raise SystemExit(f"deploy {action}: --version is required")
+        _verify(registry, component, version, "cannot roll out")
         if version == current.stable:
             raise SystemExit(f"{component} {version} is already stable")
-        new = ComponentRollout(stable=current.stable, candidate=version, mode=action,
-                               percent=percent if action == "canary" else 0)
+        new = current.model_copy(update={"candidate": version, "mode": action,
+                                         "percent": percent if action == "canary" else 0})
     elif action == "promote":
         if current.candidate is None:
             raise SystemExit(f"{component}: no candidate to promote")
-        new = ComponentRollout(stable=current.candidate)
+        new = ComponentRollout(stable=current.candidate, previous=[*current.previous, current.stable])
     elif action == "rollback":
-        if current.candidate is None:
-            raise SystemExit(f"{component}: nothing to roll back")
-        new = ComponentRollout(stable=current.stable)
+        if current.candidate is not None:
+            new = ComponentRollout(stable=current.stable, previous=current.previous)
+        elif current.previous:
+            restored = current.previous[-1]
+            _verify(registry, component, restored, "cannot roll back")
+            new = ComponentRollout(stable=restored, previous=current.previous[:-1])
+        else:
+            raise SystemExit(f"{component}: nothing to roll back (stable {current.stable}, no candidate, "
+                             "no earlier promote)")
     else:
         raise SystemExit(f"unknown action {action}")
     store.set_rollout(component, new.model_dump(), actor or getpass.getuser(), note or action)
     return new
+
+
+def _verify(registry: Registry, component: str, version: str, what: str) -> None:
+    """The version must be registered and its artifact must match its manifest."""
+    try:
+        registry.verify(registry.get(component, version))
+    except (RegistryError, FileNotFoundError) as exc:
+        raise SystemExit(f"{what}: {exc}") from None
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -130,6 +147,7 @@ def report(store: DecisionStore, component: str, since: float | None = None) -> 
     return out
 
 
+@one_line_errors("deploy")
 def cmd_deploy(args: argparse.Namespace) -> int:
     config = load_config(args.profile)
     store = open_store(store_config_for(args.store, config.store) if args.store else config.store)
@@ -138,7 +156,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         for component in ROLLOUT_COMPONENTS:
             state = _current(store, component, defaults)
             extra = f", {state.mode} {state.candidate}" + (f" at {state.percent}%" if state.mode == "canary" else "")
-            print(f"{component:<11} stable {state.stable}{extra if state.candidate else ''}")
+            undo = f" (rollback restores {state.previous[-1]})" if state.previous and not state.candidate else ""
+            print(f"{component:<11} stable {state.stable}{extra if state.candidate else ''}{undo}")
         return 0
     if args.action == "report":
         print(json.dumps(report(store, args.component), indent=2))

@@ -1,4 +1,6 @@
-"""API keys and roles on every route, over HTTP and gRPC; loopback-only when no key exists."""
+"""API keys and roles on every route, over HTTP and gRPC; auth on with no key refuses every
+protected call (revoking the last key never re-opens access); `auth: off` (the cpu profile the
+session service runs) serves loopback callers only and refuses a non-loopback bind."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import grpc
 import httpx
@@ -29,6 +32,7 @@ ROUTES = [
     ("GET", "/v1/trends", None, "read"),
 ]
 OPEN = ["/healthz", "/readyz", "/metrics"]
+LOGS = Path("/tmp/ray/session_latest/logs/serve")
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +156,7 @@ def non_loopback_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
-def test_without_keys_only_loopback_clients_are_served(service):
+def test_with_auth_off_only_loopback_clients_are_served(service):
     address = non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback interface")
@@ -164,8 +168,105 @@ def test_without_keys_only_loopback_clients_are_served(service):
         assert local.review({"request_id": f"local-{uuid.uuid4().hex[:6]}", **REVIEW}).decision.action
 
 
-def test_serving_beyond_loopback_without_keys_refuses_to_start(tmp_path):
+def test_with_auth_off_an_ipv6_loopback_grpc_caller_is_served(service):
+    """gRPC writes an IPv6 peer percent-encoded (`ipv6:%5B::1%5D:port`); it is still loopback."""
+    port = int(service.grpc_target.rsplit(":", 1)[1])
+    try:
+        socket.create_connection(("::1", port), timeout=5).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    with AdriskClient(f"[::1]:{port}") as local6:
+        assert local6.review({"request_id": f"local6-{uuid.uuid4().hex[:6]}", **REVIEW}).decision.action
+
+
+def test_auth_off_refuses_to_serve_beyond_loopback(tmp_path):
     out = subprocess.run([sys.executable, "-m", "serving.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
                          capture_output=True, text=True, timeout=120,
                          env={"PATH": "/usr/bin:/bin", "ADRISK_API_KEYS": "", "HOME": str(tmp_path)})
-    assert out.returncode != 0 and "refusing to serve on 0.0.0.0" in out.stderr + out.stdout
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "refusing to serve on 0.0.0.0: the profile sets `auth: off`" in out.stderr.splitlines()[-1]
+
+
+def keys_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "serving.cli", "keys", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def wait_for_status(request, status: int, what: str) -> httpx.Response:
+    deadline = time.monotonic() + 15
+    while (resp := request()).status_code != status:
+        assert time.monotonic() < deadline, f"{what}: still {resp.status_code} {resp.text[:200]}"
+        time.sleep(0.2)
+    return resp
+
+
+def test_auth_on_without_keys_refuses_everyone_and_revoking_the_last_key_never_reopens(service, tmp_path):
+    """A fresh ingress with auth on and an empty keys file: 401 for loopback callers over HTTP and
+    gRPC; a key added by the CLI works; once it is revoked (the last one) everything is 401 again."""
+    from ray import serve
+
+    from serving.launcher import run_extra_ingress
+
+    keys_file = tmp_path / "keys.yaml"
+    name, prefix = "adrisk-nokeys", "/nokeys"
+    run_extra_ingress(name, prefix,
+                      overrides={"auth": {"mode": "keys", "keys_file": str(keys_file), "reload_s": 0.2,
+                                          "env": "ADRISK_TEST_NO_KEYS"},
+                                 "store": {"path": str(tmp_path / "nokeys.sqlite3")}, "llm": None},
+                      ingress_options={"ray_actor_options": {"num_cpus": 0.05}})
+    try:
+        with httpx.Client(base_url=service.url + prefix, timeout=60) as client:
+            def review(key: str | None = None) -> httpx.Response:
+                return client.post("/v1/review", json={"request_id": f"nk-{uuid.uuid4().hex[:8]}", **REVIEW},
+                                   headers={"x-api-key": key} if key else {})
+
+            assert client.get("/readyz").status_code == 200
+            refused = review()
+            assert refused.status_code == 401 and refused.json()["error"] == "unauthenticated", refused.text
+            assert client.get("/v1/trends").status_code == 401
+            with AdriskClient(service.grpc_target, application=name) as anonymous, \
+                    pytest.raises(grpc.RpcError) as err:
+                anonymous.taxonomy()
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+            added = keys_cli("add", "--name", "only", "--roles", "score", "--file", str(keys_file))
+            assert added.returncode == 0, added.stderr
+            key = added.stdout.strip()
+            wait_for_status(lambda: review(key), 200, "a new key was not picked up")
+            assert review().status_code == 401
+
+            revoked = keys_cli("revoke", "--name", "only", "--file", str(keys_file))
+            assert revoked.returncode == 0 and "no active key is left" in revoked.stdout, revoked.stderr
+            wait_for_status(lambda: review(key), 401, "the revoked key still works")
+            for _ in range(5):  # and the door stays shut for callers without a key
+                assert review().status_code == 401
+            with AdriskClient(service.grpc_target, application=name) as anonymous, \
+                    pytest.raises(grpc.RpcError) as err:
+                anonymous.review({"request_id": f"nk-{uuid.uuid4().hex[:6]}", **REVIEW})
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        serve.delete(name)
+    logs = "".join(p.read_text(errors="replace") for p in LOGS.glob(f"replica_{name}_*"))
+    assert "auth is on and no API key is configured" in logs
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["add", "--name", "x", "--roles", "owner"], "--roles takes a comma-separated list"),
+    (["add", "--roles", "score"], "--name is required"),
+    (["revoke", "--name", "nobody"], "no active key named 'nobody'"),
+    (["list", "--profile", "no-such-profile"], "config file not found"),
+    (["list", "--file", "{broken}"], "is not YAML"),
+    (["list", "--file", "{bad_role}"], "keys.0.roles.0"),
+    (["add", "--name", "x", "--roles", "score", "--file", "/proc/adrisk-no-such-dir/keys.yaml"], "No such file"),
+])
+def test_bad_keys_arguments_get_one_clear_line(tmp_path, args, needle):
+    broken, bad_role = tmp_path / "broken.yaml", tmp_path / "bad-role.yaml"
+    broken.write_text("keys: [unclosed\n")
+    bad_role.write_text(f"keys: [{{name: a, roles: [owner], sha256: {'0' * 64}}}]\n")
+    args = [a.format(broken=broken, bad_role=bad_role) for a in args]
+    if "--file" not in args:
+        args += ["--file", str(tmp_path / "keys.yaml")]
+    out = keys_cli(*args)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().count("\n") == 0 and needle in out.stderr, out.stderr
+    assert out.stderr.startswith("adrisk keys")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from tests.media import animated_gif, b64, decompression_bomb_png, encode, landscape_photo, rifle_drawing
@@ -72,6 +74,42 @@ def test_wrong_content_type_is_415(client):
 def test_body_over_limit_is_413(client):
     big = json.dumps({"request_id": "big", "creative": {"text": "a" * (33 * 1024 * 1024)}}).encode()
     assert_error(post_raw(client, "/v1/review", big), 413, "payload_too_large", "limit")
+
+
+def chunked_review(request_id: str, text_bytes: int, piece: int = 1 << 20) -> Iterator[bytes]:
+    """A review body as a generator: httpx sends it chunked, with no content-length."""
+    yield json.dumps({"request_id": request_id, "creative": {"text": "@"}}).encode().split(b"@")[0]
+    for start in range(0, text_bytes, piece):
+        yield b"a" * min(piece, text_bytes - start)
+    yield b'"}}'
+
+
+@pytest.fixture(scope="module")
+def doors(service) -> dict[str, str]:
+    """Serve's proxy, and the Ingress replica's own HTTP port (direct ingress) where it is on."""
+    from serving.launcher import direct_ingress_targets
+
+    found = {"proxy": service.url}
+    direct = direct_ingress_targets()["http"]
+    if direct:
+        found["direct"] = f"http://127.0.0.1:{direct[0]}"
+    return found
+
+
+@pytest.mark.parametrize("door", ["proxy", "direct"])
+def test_an_oversized_chunked_body_is_413_on_every_door(doors, door):
+    if door not in doors:
+        pytest.skip("direct ingress is off")
+    with httpx.Client(base_url=doors[door], timeout=120) as client:
+        big = client.post("/v1/review", content=chunked_review(f"big-chunked-{door}", 33 * 1024 * 1024),
+                          headers={"content-type": "application/json"})
+        assert "content-length" not in big.request.headers and big.request.headers["transfer-encoding"] == "chunked"
+        assert_error(big, 413, "payload_too_large", "limit")
+        small = client.post("/v1/review", content=chunked_review(f"small-chunked-{door}", 2000, piece=300),
+                            headers={"content-type": "application/json"})
+        assert small.status_code == 200, small.text  # a chunked body within the limit is served
+        assert small.json()["request_id"] == f"small-chunked-{door}"
+        assert client.get("/readyz").status_code == 200
 
 
 @pytest.mark.parametrize(

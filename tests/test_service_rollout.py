@@ -99,10 +99,11 @@ def test_canary_shadow_promote_and_rollback_under_traffic(service, candidate):
 
         deploy(service, "promote", "--component", "text_heads")
         traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@3"})
+        assert "stable 3 (rollback restores 2)" in deploy(service, "status")
         deploy(service, "rollback", "--component", "policy")
-        # Back to the shipped heads for the rest of the suite: canary 100% on 2, then promote.
-        deploy(service, "canary", "--component", "text_heads", "--version", "2", "--percent", "100")
-        deploy(service, "promote", "--component", "text_heads")
+        # A promote is undone too: rollback restores the heads that were stable before it (the
+        # shipped 2, which the rest of the suite expects).
+        deploy(service, "rollback", "--component", "text_heads")
         traffic.wait_for(lambda c: set(c) == {"text-heads-all-MiniLM-L6-v2@2"})
     finally:
         traffic.stop.set()
@@ -117,7 +118,8 @@ def test_canary_shadow_promote_and_rollback_under_traffic(service, candidate):
     assert shadowed and all(d.inputs["shadow"]["text_heads"]["version"].endswith("@3") for d in shadowed)
     assert all(d.response["model_versions"]["text_heads"].endswith("@2") for d in shadowed)  # never acted on
     history = [h["state"] for h in store.rollout_history("text_heads")]
-    assert [h.get("mode") for h in history[:3]] == ["canary", None, "shadow"]
+    assert [h.get("mode") for h in history] == ["canary", None, "shadow", None, None]
+    assert [(h["stable"], h["previous"]) for h in history[-2:]] == [("3", ["2"]), ("2", [])]
 
 
 def test_the_comparison_report_and_status(service, candidate):
@@ -154,3 +156,54 @@ def test_a_bad_canary_share_is_one_clear_line(percent):
                            "--version", "3", "--percent", percent], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "argument --percent:" in done.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["canary", "--component", "text_heads"], "--version is required"),
+    (["canary", "--version", "9"], "no text_heads version '9'"),
+    (["promote"], "no candidate to promote"),
+    (["rollback", "--component", "policy"], "nothing to roll back"),
+    (["status", "--profile", "no-such-profile"], "config file not found"),
+    (["status", "--store", "{not_a_database}"], "file is not a database"),
+])
+def test_bad_deploy_arguments_get_one_clear_line(tmp_path, args, needle):
+    not_a_database = tmp_path / "text.sqlite3"
+    not_a_database.write_text("plain text, not SQLite\n" * 100)
+    args = [a.format(not_a_database=not_a_database) for a in args]
+    if "--store" not in args:
+        args += ["--store", str(tmp_path / "decisions.sqlite3")]
+    done = subprocess.run([sys.executable, "-m", "serving.cli", "deploy", *args], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and needle in done.stderr, done.stderr
+
+
+def test_rollback_walks_back_through_promotes_and_drops_candidates(tmp_path):
+    """The state machine on a real store and the shipped registry: every step can be undone."""
+    from serving.config import load_config
+    from serving.rollout import default_versions
+    from serving.rollout_cli import apply
+
+    config = load_config("cpu")
+    store = SQLiteDecisionStore(tmp_path / "d.sqlite3")
+    registry, defaults = Registry.from_config(config), default_versions(config)
+
+    def step(action: str, version: str | None = None, percent: int = 10):
+        return apply(store, registry, defaults, action, "policy", version, percent, actor="test")
+
+    assert step("canary", "1", 30).model_dump() == {"stable": "2", "candidate": "1", "mode": "canary",
+                                                    "percent": 30, "previous": []}
+    assert step("promote").model_dump() == {"stable": "1", "candidate": None, "mode": None, "percent": 0,
+                                            "previous": ["2"]}
+    assert step("shadow", "2").previous == ["2"]
+    assert step("rollback").model_dump() == {"stable": "1", "candidate": None, "mode": None, "percent": 0,
+                                             "previous": ["2"]}  # the shadow dropped, the promote kept
+    assert step("canary", "2", 100).stable == "1"
+    assert step("promote").model_dump() == {"stable": "2", "candidate": None, "mode": None, "percent": 0,
+                                            "previous": ["2", "1"]}
+    assert step("rollback").model_dump() == {"stable": "1", "candidate": None, "mode": None, "percent": 0,
+                                             "previous": ["2"]}  # undoes the second promote
+    assert step("rollback").model_dump() == {"stable": "2", "candidate": None, "mode": None, "percent": 0,
+                                             "previous": []}  # and then the first
+    with pytest.raises(SystemExit, match="nothing to roll back"):
+        step("rollback")
