@@ -148,7 +148,7 @@ def default_spec() -> FeatureSpec:
         phish_hints=tuple(lists.phish_hints),
         suspicious_tlds=frozenset(lists.suspicious_tlds),
         shorteners=tuple(lists.shorteners),
-        multi_label_suffixes=frozenset(config.multi_label_suffixes),  # ICANN only, as the data set's tldextract
+        multi_label_suffixes=frozenset(lists.multi_label_suffixes),
     )
 
 

@@ -122,15 +122,14 @@ class _Extractor:
         self.url = url
         self.max_text_chars = max_text_chars
         self.rules = load_page_signals()
-        self.suffixes = self.rules.site_suffixes
         self.host = hostname(url)
-        self.domain = registrable_domain(self.host, self.suffixes)
+        self.domain = registrable_domain(self.host)
         self.download_exts = frozenset(self.rules.downloads.executable_extensions) | frozenset(
             self.rules.downloads.archive_extensions
         )
 
     def domain_of(self, absolute: str | None) -> str | None:
-        return registrable_domain(hostname(absolute), self.suffixes) if absolute else None
+        return registrable_domain(hostname(absolute)) if absolute else None
 
     def resolve(self, ref: str) -> str | None:
         return absolute_url(ref, self.url)

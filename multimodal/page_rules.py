@@ -122,8 +122,9 @@ class PhishingFeatureLists(_Strict):
     phish_hints: Terms
     suspicious_tlds: Terms
     shorteners: list[str] = Field(min_length=1)  # case-sensitive substrings, as the data set defined them
+    multi_label_suffixes: Terms  # where the data set's URL split put the public suffix
 
-    _clean = field_validator("phish_hints", "suspicious_tlds")(_non_empty_terms)
+    _clean = field_validator("phish_hints", "suspicious_tlds", "multi_label_suffixes")(_non_empty_terms)
 
 
 class PhishingSupport(_Strict):
@@ -159,17 +160,8 @@ class PageSignalsConfig(_Strict):
     urgency: UrgencyRules
     business_identity: BusinessIdentityRules
     iframes: IframeRules
-    multi_label_suffixes: Terms
-    hosting_suffixes: Terms
     phishing_features: PhishingFeatureLists
     model_evidence: ModelEvidenceRules
-
-    _clean = field_validator("multi_label_suffixes", "hosting_suffixes")(_non_empty_terms)
-
-    @property
-    def site_suffixes(self) -> frozenset[str]:
-        """Suffixes under which each customer's name is its own site (ICANN and hosting platforms)."""
-        return frozenset(self.multi_label_suffixes) | frozenset(self.hosting_suffixes)
 
     @model_validator(mode="after")
     def _complete(self) -> PageSignalsConfig:

@@ -268,11 +268,10 @@ def _download_link(analysis: PageAnalysis) -> PageSignal | None:
 def _redirect(name: str, targets: list[str], analysis: PageAnalysis, what: str) -> PageSignal | None:
     if not targets:
         return None
-    suffixes = _rules().config.site_suffixes
     scores = _rules().config.signals[name].scores
     best: tuple[str, str] | None = None
     for target in targets:
-        domain = registrable_domain(hostname(target), suffixes)
+        domain = registrable_domain(hostname(target))
         if domain is None and "://" not in target and not target.startswith("//"):
             level = "same_site"  # a relative target (a route of this site), with or without the page URL
         elif analysis.domain is None or domain is None:
@@ -307,7 +306,7 @@ def _hidden_iframe(analysis: PageAnalysis) -> PageSignal | None:
         host = hostname(absolute_url(src, analysis.url))
         if host_in_domains(host, embed_hosts):
             continue
-        same = analysis.domain is not None and registrable_domain(host, rules.config.site_suffixes) == analysis.domain
+        same = analysis.domain is not None and registrable_domain(host) == analysis.domain
         levels.append(("same_site" if same else "other_site", src))
     if not levels:
         return None

@@ -1,4 +1,4 @@
-"""URL helpers for landing-page analysis: hostnames, registrable-ish domains, absolute links.
+"""URL helpers for landing-page analysis: hostnames, registrable domains, absolute links.
 
 Every function takes untrusted strings and never raises on them: a URL that cannot be understood
 yields None (or is left out), it does not fail the request.
@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Collection
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
+
+from publicsuffixlist import PublicSuffixList
 
 MAX_URL_CHARS = 4096
 
@@ -43,22 +46,24 @@ def is_ip(host: str | None) -> bool:
     return True
 
 
-def registrable_domain(host: str | None, multi_label_suffixes: Collection[str]) -> str | None:
-    """example.com for www.shop.example.com; example.co.uk for a.example.co.uk; an IP stays itself.
+@lru_cache(maxsize=1)
+def public_suffix_list() -> PublicSuffixList:
+    """The Public Suffix List, ICANN and private sections, from the publicsuffixlist package's
+    bundled snapshot (nothing is fetched; a package upgrade brings a newer list)."""
+    return PublicSuffixList()
 
-    `multi_label_suffixes` lists suffixes of two or three labels; any other host keeps its last two.
-    """
+
+def registrable_domain(host: str | None) -> str | None:
+    """The site a host belongs to, by the Public Suffix List: example.com for www.shop.example.com,
+    example.co.uk for a.example.co.uk, alice.github.io for a GitHub Pages host (the list's private
+    section: each customer of a hosting platform is its own site). An IP address, a bare public
+    suffix and a single label stay themselves."""
     if not host:
         return None
     if is_ip(host):
         return host.strip("[]")
-    labels = [label for label in host.split(".") if label]
-    keep = 2
-    for size in (3, 2):  # the longest listed suffix wins
-        if len(labels) > size and ".".join(labels[-size:]) in multi_label_suffixes:
-            keep = size + 1
-            break
-    return ".".join(labels[-keep:]) or None
+    host = host.rstrip(".").lower()
+    return public_suffix_list().privatesuffix(host) or host or None
 
 
 def absolute_url(ref: str, base: str | None) -> str | None:
