@@ -47,7 +47,7 @@ from serving.store import (
 from serving.store_migrations import check_current
 
 if TYPE_CHECKING:
-    from serving.store import BankChanges  # imported where used: it arrived with incremental bank sync
+    from serving.store import BankChanges  # imported again inside bank_changes, at run time
 
 T = TypeVar("T")
 
@@ -64,8 +64,8 @@ _FEEDBACK_COLUMNS = "request_id, kind, reviewer, labels_json, final_action, note
 _RETRY_PAUSE_S = 0.2
 
 
-def _json(value: Any, **kwargs: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), **kwargs)
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 class PostgresDecisionStore(DecisionStore):
