@@ -2,24 +2,28 @@
 
 The bank is every sighting (still image or video frame) of a decision whose effective action is
 reject or suspend_account: appeals that overturn drop out, reviewer-confirmed leaks come in. Each
-ingress keeps the bank in memory as a uint64 array and reloads it when the store's version moves,
-so replicas sharing one database see each other's rejections. Matching is a vectorised Hamming
-distance (XOR + popcount) over the whole bank: ~1 ms per 100k hashes.
+ingress keeps the bank in memory in a multi-index-hashing index (policy/hamming_index.py) and, when
+the store's version moves, re-reads only the decisions that changed, so replicas sharing one
+database see each other's rejections and verdicts. A lookup probes the index instead of comparing
+with every stored hash: well under a millisecond at millions of hashes (docs/benchmarks.md).
 
-Trends cluster near-duplicate flagged creatives in a time window (single-link within a distance),
-so an analyst sees the same creative coming back from many requests or accounts.
+Trends cluster near-duplicate flagged creatives in a time window (single-link within a distance,
+neighbours found through a HammingIndex of the window rather than by comparing every pair), so an
+analyst sees the same creative coming back from many requests or accounts.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from policy.hamming_index import HammingIndex
 from serving.config import KnownBadRule
 from serving.store import DecisionStore, HashRecord, Sighting
 
@@ -32,10 +36,6 @@ def phash(image: Image.Image) -> int:
     return int(str(imagehash.phash(image)), 16)
 
 
-def hamming(bank: np.ndarray, h: int) -> np.ndarray:
-    return np.bitwise_count(np.bitwise_xor(bank, np.uint64(h))).astype(np.int32)
-
-
 @dataclass(frozen=True)
 class Match:
     source: str  # the new creative's image or frame
@@ -45,48 +45,154 @@ class Match:
     categories: tuple[str, ...]
 
 
+class _Bank:
+    """The bank's records by index slot, in columns: per slot the sighting id, the decision and the
+    source as small integers; per decision its id, categories and slots. About 16 bytes per
+    sighting instead of a Python object each."""
+
+    def __init__(self) -> None:
+        self.sighting = np.zeros(0, dtype=np.int64)  # by slot
+        self.decision = np.zeros(0, dtype=np.int32)  # by slot
+        self.source = np.zeros(0, dtype=np.int32)  # by slot
+        self.request_ids: list[str] = []  # by decision number
+        self.categories: list[tuple[str, ...]] = []  # by decision number
+        self.slots: list[list[int]] = []  # by decision number: its live slots
+        self._numbers: dict[str, int] = {}
+        self.sources: list[str] = []
+        self._source_numbers: dict[str, int] = {}
+        self._interned: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.size = 0  # live slots
+
+    def number(self, request_id: str) -> int:
+        n = self._numbers.get(request_id)
+        if n is None:
+            n = self._numbers[request_id] = len(self.request_ids)
+            self.request_ids.append(request_id)
+            self.categories.append(())
+            self.slots.append([])
+        return n
+
+    def lookup(self, request_id: str) -> int | None:
+        return self._numbers.get(request_id)
+
+    def drop(self, decision: int) -> list[int]:
+        """Forget a decision's slots (returned)."""
+        old, self.slots[decision] = self.slots[decision], []
+        self.size -= len(old)
+        return old
+
+    def put(self, slots: np.ndarray, records: Sequence[HashRecord]) -> None:
+        if not len(records):
+            return
+        end = int(slots.max()) + 1
+        if end > len(self.sighting):
+            grow = max(end, 2 * len(self.sighting))
+            self.sighting = np.resize(self.sighting, grow)
+            self.decision = np.resize(self.decision, grow)
+            self.source = np.resize(self.source, grow)
+        decisions = []
+        for slot, r in zip(slots.tolist(), records, strict=True):
+            d = self.number(r.request_id)
+            self.categories[d] = self._interned.setdefault(r.categories, r.categories)
+            self.slots[d].append(slot)
+            decisions.append(d)
+        self.sighting[slots] = [r.id for r in records]
+        self.decision[slots] = decisions
+        self.source[slots] = [self._source_number(r.source) for r in records]
+        self.size += len(records)
+
+    def _source_number(self, source: str) -> int:
+        n = self._source_numbers.get(source)
+        if n is None:
+            n = self._source_numbers[source] = len(self.sources)
+            self.sources.append(source)
+        return n
+
+
 class KnownBadIndex:
+    """The bank of one ingress: a HammingIndex over the bank's hashes, the records by slot, and the
+    store version it reflects.
+
+    The first refresh loads the whole bank. After that, when the store's version moves, only the
+    decisions that gained a sighting or a verdict since the version this index reflects are read
+    (`DecisionStore.bank_changes`): each one's hashes are removed and its current bank records
+    added, so a rejection comes in, an overturning appeal takes a decision out and a verdict that
+    relabels one replaces its categories, without reading the rest of the bank.
+
+    Not seen: a rescore that replaces a decision that had sightings with one that has none leaves
+    no new id, so its old hashes stay until `reload()` or a restart."""
+
     def __init__(self, store: DecisionStore, rule: KnownBadRule) -> None:
         self.store = store
         self.rule = rule
-        self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()  # one reader of the store at a time
+        self._lock = threading.Lock()  # the index and records: searched and changed under it
         self._version: tuple[int, int] | None = None
-        self._records: list[HashRecord] = []
-        self._hashes = np.zeros(0, dtype=np.uint64)
+        self._index = HammingIndex(rule.max_distance)
+        self._bank = _Bank()
 
     def refresh(self) -> None:
-        version = self.store.version()
-        if version == self._version:
-            return
-        records = self.store.hash_records(bank_only=True)
-        with self._lock:
-            self._records = records
-            self._hashes = np.array([r.phash for r in records], dtype=np.uint64)
+        with self._refresh_lock:
+            version = self.store.version()
+            if version == self._version:
+                return
+            if self._version is None:
+                records = self.store.hash_records(bank_only=True)  # read after `version`: never older
+                with self._lock:
+                    self._replace((), records)
+            else:
+                changes = self.store.bank_changes(self._version)
+                version = changes.version
+                with self._lock:
+                    if changes.complete:
+                        self._clear()
+                    self._replace(changes.request_ids, changes.records)
             self._version = version
 
+    def reload(self) -> None:
+        """Forget everything and load the whole bank again at the next match."""
+        with self._refresh_lock, self._lock:
+            self._version = None
+            self._clear()
+
+    def _clear(self) -> None:
+        self._index = HammingIndex(self.rule.max_distance)
+        self._bank = _Bank()
+
+    def _replace(self, request_ids: Collection[str], records: Sequence[HashRecord]) -> None:
+        """Drop what the index holds for `request_ids` and for the records' decisions, then add the records."""
+        for rid in set(request_ids) | {r.request_id for r in records}:
+            decision = self._bank.lookup(rid)
+            if decision is not None:
+                self._index.remove(self._bank.drop(decision))
+        self._bank.put(self._index.add([r.phash for r in records]), records)
+
     def __len__(self) -> int:
-        return len(self._records)
+        return self._bank.size
 
     def match(self, sightings: list[Sighting], exclude_request_id: str) -> list[Match]:
-        """The nearest known-bad sighting within max_distance, per new image or frame."""
+        """The nearest known-bad sighting within max_distance, per new image or frame (ties: the
+        earliest stored sighting); never one of `exclude_request_id` or one without categories."""
         if not self.rule.enabled or not sightings:
             return []
         self.refresh()
         with self._lock:
-            records, hashes = self._records, self._hashes
-        out = []
-        for s in sightings:
-            if not len(hashes):
-                break
-            dist = hamming(hashes, s.phash)
-            for i in np.argsort(dist, kind="stable"):
-                if dist[i] > self.rule.max_distance:
-                    break
-                if records[i].request_id != exclude_request_id and records[i].categories:
-                    r = records[i]
-                    out.append(Match(s.source, r.request_id, r.source, int(dist[i]), r.categories))
-                    break
-        return out
+            bank = self._bank
+            hits = self._index.search([s.phash for s in sightings])
+            if not len(hits):
+                return []
+            excluded = bank.lookup(exclude_request_id)
+            best: dict[int, tuple[int, int, int, int]] = {}  # query → (distance, sighting id, slot, decision)
+            for q, slot, d in zip(hits.query.tolist(), hits.slot.tolist(), hits.distance.tolist(), strict=True):
+                decision = int(bank.decision[slot])
+                if decision == excluded or not bank.categories[decision]:
+                    continue
+                key = (d, int(bank.sighting[slot]), slot, decision)
+                if q not in best or key < best[q]:
+                    best[q] = key
+            return [Match(s.source, bank.request_ids[decision], bank.sources[bank.source[slot]], d,
+                          bank.categories[decision])
+                    for q, s in enumerate(sightings) if q in best for d, _, slot, decision in [best[q]]]
 
 
 def apply_matches(
@@ -107,30 +213,34 @@ def apply_matches(
     return out, evidence
 
 
+def _components(hashes: np.ndarray, distance: int, chunk: int = 4096) -> np.ndarray:
+    """Single-link cluster label of each hash: connected components of "within `distance`"."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(hashes)
+    index = HammingIndex(distance)
+    index.add(hashes)  # slots 0..n-1 are the positions
+    rows, cols = [], []
+    for start in range(0, n, chunk):
+        hits = index.search(hashes[start:start + chunk])
+        rows.append(hits.query + start)
+        cols.append(hits.slot)
+    i, j = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
 def trends(records: list[HashRecord], distance: int, min_count: int = 2, limit: int = 50) -> list[dict[str, Any]]:
     """Single-link clusters of flagged sightings within `distance`, largest first."""
     records = [r for r in records if r.action != "approve"][-MAX_TREND_RECORDS:]
     n = len(records)
     if n == 0:
         return []
-    hashes = np.array([r.phash for r in records], dtype=np.uint64)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i in range(n - 1):
-        near = np.nonzero(hamming(hashes[i + 1:], int(hashes[i])) <= distance)[0]
-        for j in near + i + 1:
-            a, b = find(i), find(int(j))
-            if a != b:
-                parent[b] = a
+    labels = _components(np.array([r.phash for r in records], dtype=np.uint64), distance)
     groups: dict[int, list[HashRecord]] = {}
-    for i, r in enumerate(records):
-        groups.setdefault(find(i), []).append(r)
+    for label, r in zip(labels.tolist(), records, strict=True):
+        groups.setdefault(label, []).append(r)
     clusters = []
     for members in groups.values():
         requests = list(dict.fromkeys(m.request_id for m in members))

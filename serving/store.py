@@ -74,6 +74,17 @@ class HashRecord:
     created_at: float
 
 
+@dataclass(frozen=True)
+class BankChanges:
+    """What moved in the known-bad bank since a version: the decisions that gained a sighting or a
+    verdict after it, and their bank records as they stand at `version` (none when out of the bank)."""
+
+    version: tuple[int, int]
+    request_ids: frozenset[str]
+    records: tuple[HashRecord, ...]
+    complete: bool = False  # records is the whole bank (a store without an incremental query)
+
+
 class DecisionStore(ABC):
     @abstractmethod
     def get(self, request_id: str) -> StoredDecision | None: ...
@@ -119,6 +130,16 @@ class DecisionStore(ABC):
 
     @abstractmethod
     def hash_records(self, since: float = 0.0, bank_only: bool = False) -> list[HashRecord]: ...
+
+    def bank_changes(self, after: tuple[int, int]) -> BankChanges:
+        """Every decision with a sighting id or feedback id above `after` (a version()), with its
+        bank records (as hash_records(bank_only=True)), read in one snapshot together with the
+        version they reflect: an index that replaces those decisions' records is current to it.
+
+        This default reads the whole bank (`complete`); a store overrides it with a query for the
+        changed decisions only."""
+        version = self.version()  # before the records: they are never older than it
+        return BankChanges(version, frozenset(), tuple(self.hash_records(bank_only=True)), complete=True)
 
     @abstractmethod
     def decisions(self, since: float = 0.0, until: float | None = None) -> list[StoredDecision]: ...
@@ -350,13 +371,29 @@ class SQLiteDecisionStore(DecisionStore):
         The bank (bank_only) holds a rejected decision's *cited* images and frames only: the benign
         frames of a rejected video or a stock photo beside violating copy are not known-bad. A
         reviewer's verdict vouches for the whole creative."""
+        return self._hash_records(self._connect(), "s.created_at >= ?", (since,), bank_only)
+
+    def bank_changes(self, after: tuple[int, int]) -> BankChanges:
+        conn = self._connect()
+        touched = "SELECT request_id FROM sightings WHERE id > ? UNION SELECT request_id FROM feedback WHERE id > ?"
+        conn.execute("BEGIN")  # one WAL snapshot for the version and both reads
+        try:
+            version = self.version()
+            request_ids = frozenset(r[0] for r in conn.execute(touched, after))
+            records = self._hash_records(conn, f"d.request_id IN ({touched})", after, bank_only=True)
+        finally:
+            conn.execute("COMMIT")
+        return BankChanges(version, request_ids, tuple(records))
+
+    @staticmethod
+    def _hash_records(conn: sqlite3.Connection, condition: str, params: tuple, bank_only: bool) -> list[HashRecord]:
         where = (f"AND {_EFFECTIVE} IN {BANK_ACTIONS} AND (s.cited = 1 OR EXISTS "
                  "(SELECT 1 FROM feedback f WHERE f.request_id = d.request_id))") if bank_only else ""
-        rows = self._connect().execute(
+        rows = conn.execute(
             f"SELECT s.id, s.request_id, s.source, s.phash, {_EFFECTIVE}, d.categories_json, s.created_at, "
             "(SELECT f.labels_json FROM feedback f WHERE f.request_id = d.request_id ORDER BY f.id DESC LIMIT 1) "
-            f"FROM sightings s JOIN decisions d ON d.request_id = s.request_id WHERE s.created_at >= ? {where} "
-            "ORDER BY s.id", (since,)).fetchall()
+            f"FROM sightings s JOIN decisions d ON d.request_id = s.request_id WHERE {condition} {where} "
+            "ORDER BY s.id", params).fetchall()
         out = []
         for r in rows:
             categories = json.loads(r[5] or "[]")
