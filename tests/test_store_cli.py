@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
-from serving.config import StoreConfig
+from serving.config import CONFIG_DIR, StoreConfig
 from serving.net import free_port
 from serving.pg_connection import PASSWORD_FILE_ENV
 from serving.store import Feedback, Sighting, SQLiteDecisionStore, StoredDecision
@@ -121,6 +122,26 @@ def test_copy_reads_an_old_sqlite_log_without_changing_it(pg_server, tmp_path):
         assert (old.request_id, old.advertiser_id, old.categories, old.inputs) == ("old", None, (), {})
     finally:
         copied.close()
+
+
+def test_prepare_migrates_a_profile_whose_store_is_postgres(pg_server, tmp_path):
+    """`adrisk prepare` (which `adrisk serve` runs first) brings a PostgreSQL store's schema up to date."""
+    config = fresh_pg_config(pg_server, migrate=False)
+    configs = tmp_path / "configs"
+    (configs / "profiles").mkdir(parents=True)
+    for entry in CONFIG_DIR.iterdir():  # the shipped taxonomy, policies, maps beside the test profile
+        if entry.name != "profiles":
+            (configs / entry.name).symlink_to(entry)
+    doc = yaml.safe_load((CONFIG_DIR / "profiles" / "cpu.yaml").read_text())
+    doc["store"] = {"url": config.url, "password_file": str(pg_server.password_file)}
+    doc.pop("llm", None)  # no GGUF conversion in this test
+    profile = configs / "profiles" / "pg.yaml"
+    profile.write_text(yaml.safe_dump(doc))
+    done = subprocess.run([sys.executable, "-m", "serving.cli", "prepare", "--profile", str(profile)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"PostgreSQL store {config.url}: applied 0001_init" in done.stdout
+    open_store(config).close()  # migrated: a replica may open it
 
 
 @pytest.mark.parametrize("args, message", [
