@@ -9,6 +9,7 @@ along in `adrisk`. Errors on this route take OpenAI's shape (`OpenAIErrorShape`)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -116,15 +117,15 @@ async def fetch_images(plan: ModerationPlan, config: FetchConfig, max_bytes: int
                        ) -> ModerationPlan:
     """Fetch the images given by http(s) URL, under multimodal/fetch.py's SSRF rules; only where
     the profile enables fetching."""
-    items = []
-    for item in plan.items:
-        images = []
-        for image in item.images:
-            if image.url is not None:
-                data = await _fetch_image(image, config, max_bytes, fetch)
-                image = replace(image, data=base64.b64encode(data).decode(), url=None)
-            images.append(image)
-        items.append(replace(item, images=tuple(images)))
+    async def fetched(image: ImageRef) -> ImageRef:
+        if image.url is None:
+            return image
+        data = await _fetch_image(image, config, max_bytes, fetch)
+        return replace(image, data=base64.b64encode(data).decode(), url=None)
+
+    # All at once: the call waits for the slowest fetch (≤ fetch.timeout_s), not for their sum.
+    items = [replace(item, images=tuple(await asyncio.gather(*(fetched(i) for i in item.images))))
+             for item in plan.items]
     return replace(plan, items=tuple(items))
 
 

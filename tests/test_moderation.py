@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import copy
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -395,3 +396,17 @@ def test_validation_errors_become_400_with_the_field_as_param():
     assert status == 400 and body["error"]["param"] is None
     status, body = openai_error(408, b"Request timed out")  # a proxy's plain text
     assert status == 408 and body["error"]["message"] == "Request timed out" and body["error"]["code"] is None
+
+
+def test_the_readme_table_is_the_shipped_mapping():
+    from serving.config import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    table = readme.split("<!-- moderation-map:begin -->")[1].split("<!-- moderation-map:end -->")[0]
+    rows = {}
+    for line in table.strip().splitlines()[2:]:
+        key, sources, _ = (cell.strip() for cell in line.strip("|").split("|"))
+        rows[key.strip("`")] = (sources.startswith("all of"), re.findall(r"`([a-z_]+)`", sources))
+    assert list(rows) == list(OPENAI_CATEGORIES)
+    for key, mapping in CONFIG.moderation.categories.items():
+        assert rows[key] == (bool(mapping.all_of), mapping.sources), key
