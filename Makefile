@@ -21,11 +21,25 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cu
 
 # Tesseract (OCR of text in images) is a Debian package. Installed when missing and we are root;
 # otherwise say how, and the service runs with OCR off (a warning in its log).
+# promtool (the tests run `promtool check metrics` on /metrics) comes from Debian's `prometheus`
+# package, but only its promtool binary is kept, unpacked into var/tools/bin: installing the package
+# would also install a Prometheus server the tests never use (a system user, ten web-UI packages,
+# and a service that the install starts and enables at boot, a daemon left on :9090). apt-get
+# download verifies the package like an install and needs no root once the package lists exist.
+PROMTOOL := var/tools/bin/promtool
 system-deps:
 	@command -v tesseract >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing tesseract-ocr ..."; apt-get update -qq && apt-get install -y -qq tesseract-ocr >/dev/null; \
 	  else echo "tesseract not found: install it (Debian/Ubuntu: sudo apt-get install tesseract-ocr) for OCR"; fi; }
+	@command -v promtool >/dev/null 2>&1 || test -x $(PROMTOOL) || { \
+	  echo "unpacking promtool from Debian's prometheus package into $(dir $(PROMTOOL)) ..."; tmp=$$(mktemp -d); \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then apt-get update -qq; fi; \
+	  if command -v apt-get >/dev/null 2>&1 && (cd $$tmp && apt-get download -qq -o APT::Sandbox::User=root prometheus) \
+	     && dpkg-deb -x $$tmp/prometheus_*.deb $$tmp/root && mkdir -p $(dir $(PROMTOOL)) \
+	     && cp $$tmp/root/usr/bin/promtool $(PROMTOOL); then $(PROMTOOL) --version 2>&1 | head -1; \
+	  else echo "promtool not found: the metrics tests need it (run make system-deps as root on Debian/Ubuntu, or put Prometheus' promtool on PATH)"; fi; \
+	  rm -rf $$tmp; }
 
 $(UV):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

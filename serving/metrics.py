@@ -4,9 +4,11 @@ does the work, exposed at GET /metrics by the ingress.
 Ray Serve runs each replica in its own process. The launcher gives every process of a session one
 `PROMETHEUS_MULTIPROC_DIR`, so the batch sizes recorded in the model replicas, the tokens in the
 LLM replica and the request latencies in the ingress are all merged at scrape time by
-prometheus-client's MultiProcessCollector. Without that variable (a process on its own), the
-metrics live in this module's registry. Metric names are the Grafana dashboard's contract
-(`deployments/grafana/adrisk.json`, checked by a test).
+prometheus-client's MultiProcessCollector. vLLM records its own metrics (`vllm:...`) in that
+directory too; they are exposed as `adrisk_llm_vllm_...`, because `promtool check metrics` rejects
+colons in scraped names (they are reserved for recording rules). Without that variable (a process on
+its own), the metrics live in this module's registry and vLLM's are not exposed. Metric names are the
+Grafana dashboard's contract (`deployments/grafana/adrisk.json`, checked by a test).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as _mp
+from prometheus_client.metrics_core import Metric
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -61,11 +64,37 @@ def in_flight(deployment: str) -> Iterator[None]:
         gauge.dec()
 
 
+VLLM_PREFIX = "vllm:"
+VLLM_RENAMED = "adrisk_llm_vllm_"
+
+
+def renamed_vllm(family: Metric) -> Metric:
+    """vLLM's `vllm:x` family as `adrisk_llm_vllm_x`, labels and values unchanged. A name ending in
+    _total is kept for counters only (vLLM's `vllm:iteration_tokens_total` is a histogram)."""
+    name = VLLM_RENAMED + family.name.removeprefix(VLLM_PREFIX)
+    if family.type != "counter":
+        name = name.removesuffix("_total")
+    out = Metric(name, family.documentation, family.type)
+    out.samples = [s._replace(name=name + s.name[len(family.name):]) for s in family.samples]
+    return out
+
+
+class SessionCollector:
+    """Every process's metrics in the multiprocess directory, merged, vLLM's renamed."""
+
+    def __init__(self) -> None:
+        self._merged = _mp.MultiProcessCollector(None)
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._merged.collect():
+            yield renamed_vllm(family) if family.name.startswith(VLLM_PREFIX) else family
+
+
 def exposition() -> bytes:
     """The text exposition: merged over every process of the session when multiprocess is on."""
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
-        _mp.MultiProcessCollector(registry)
+        registry.register(SessionCollector())
         return generate_latest(registry)
     return generate_latest(REGISTRY)
 

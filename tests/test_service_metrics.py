@@ -1,31 +1,27 @@
-"""GET /metrics: one exposition merged over every replica process, lint-clean, and the Grafana
-dashboard queries exactly the metrics that exist."""
+"""GET /metrics: one exposition merged over every replica process (vLLM's own metrics renamed
+`adrisk_llm_vllm_*`), clean under the real `promtool check metrics`, and every series the Grafana
+dashboard queries exists in it."""
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 
-from prometheus_client.parser import text_string_to_metric_families
+import pytest
 
-from serving.config import PROJECT_ROOT
 from serving.grpc_client import AdriskClient
-from serving.metrics import METRIC_NAMES
+from tests.exposition import dashboard_series, promtool_complaints, sample_names, value
 from tests.media import b64, encode, rifle_drawing
-from tests.promlint import lint
 
 
-def samples(text: str) -> list:
-    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+@pytest.fixture(scope="module")
+def diagnosis(client) -> dict:
+    """One review that waits for its LLM diagnosis (summary_status `disabled` when the LLM is off)."""
+    return client.post("/v1/review", json={"request_id": f"m-llm-{uuid.uuid4().hex[:8]}", "options": {
+        "summary": "always"}, "creative": {"text": "Double your bitcoin in 24 hours, guaranteed"}}).json()
 
 
-def value(text: str, name: str, **labels: str) -> float:
-    return sum(s.value for s in samples(text)
-               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
-
-
-def test_metrics_cover_routes_stages_batches_decisions_and_pass_lint(client, service):
+def test_metrics_cover_routes_stages_batches_decisions_and_pass_promtool(client, service):
     rid = uuid.uuid4().hex[:8]
     before = client.get("/metrics").text
     client.post("/v1/review", json={"request_id": f"m-{rid}", "creative": {
@@ -37,7 +33,7 @@ def test_metrics_cover_routes_stages_batches_decisions_and_pass_lint(client, ser
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text
 
-    assert lint(text) == []
+    assert promtool_complaints(text) == ""
     ok_before = value(before, "adrisk_requests_total", protocol="http", route="/v1/review", status="200")
     assert value(text, "adrisk_requests_total", protocol="http", route="/v1/review", status="200") >= ok_before + 1
     assert value(text, "adrisk_requests_total", protocol="http", route="/v1/review", status="422") >= 1
@@ -50,29 +46,29 @@ def test_metrics_cover_routes_stages_batches_decisions_and_pass_lint(client, ser
     assert value(text, "adrisk_batch_size_count", deployment="TextEncoder") >= 1
     assert value(text, "adrisk_decisions_total", policy_version="default@2") >= 2
     assert value(text, "adrisk_model_info", component="policy", version="default@2") == 1
-    assert any(s.name == "adrisk_in_flight_requests" for s in samples(text))
+    assert "adrisk_in_flight_requests" in sample_names(text)
     assert not re.search(r'route="/v1/decisions/[^{]', text)  # templates, never raw ids
 
 
-def test_llm_metrics_come_from_the_llm_replica(client):
-    body = client.post("/v1/review", json={"request_id": f"m-llm-{uuid.uuid4().hex[:8]}", "options": {
-        "summary": "always"}, "creative": {"text": "Double your bitcoin in 24 hours, guaranteed"}}).json()
+def test_llm_metrics_come_from_the_llm_replica_and_pass_promtool(client, diagnosis):
     text = client.get("/metrics").text
-    if body["summary_status"] == "disabled":  # ADRISK_TEST_SKIP_LLM: quick local runs only
+    assert promtool_complaints(text) == ""  # vLLM's own metrics included, when the LLM is on
+    assert not [name for name in sample_names(text) if ":" in name]
+    if diagnosis["summary_status"] == "disabled":  # ADRISK_TEST_SKIP_LLM: quick local runs only
         return
     assert value(text, "adrisk_llm_tokens_total", kind="prompt") > 100
     assert value(text, "adrisk_llm_tokens_total", kind="generation") > 5
     assert value(text, "adrisk_llm_time_to_first_token_seconds_count") >= 1
-    assert value(text, "adrisk_llm_summaries_total", status=body["summary_status"]) >= 1
+    assert value(text, "adrisk_llm_summaries_total", status=diagnosis["summary_status"]) >= 1
+    # vLLM's engine metrics, recorded in the LLM replica, under adrisk names
+    assert value(text, "adrisk_llm_vllm_prompt_tokens_total") > 100
+    assert value(text, "adrisk_llm_vllm_request_success_total") >= 1
+    assert value(text, "adrisk_llm_vllm_time_to_first_token_seconds_count") >= 1
 
 
-def test_grafana_dashboard_queries_exactly_the_exported_metrics(client):
-    dashboard = json.loads((PROJECT_ROOT / "deployments" / "grafana" / "adrisk.json").read_text())
-    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
-    used = {re.sub(r"_(bucket|sum|count)$", "", name) for e in exprs for name in re.findall(r"adrisk_[a-z_]+", e)}
-    declared = {re.sub(r"_(bucket|sum|count)$", "", n) for n in METRIC_NAMES}
-    assert used <= declared, used - declared
-    assert declared <= used, f"metrics with no panel: {declared - used}"
-    exported = {re.sub(r"_(bucket|sum|count|created)$", "", s.name) for s in samples(client.get("/metrics").text)}
-    assert declared - {"adrisk_llm_tokens_total", "adrisk_llm_time_to_first_token_seconds",
-                       "adrisk_llm_summaries_total", "adrisk_fusion_rules_fired_total"} <= exported
+def test_every_series_the_grafana_dashboard_queries_is_exported(client, diagnosis):
+    missing = dashboard_series() - sample_names(client.get("/metrics").text)
+    recorded_on_events = {"adrisk_fusion_rules_fired_total"}  # only once a fusion rule has fired
+    if diagnosis["summary_status"] == "disabled":
+        recorded_on_events |= {name for name in missing if name.startswith("adrisk_llm_")}
+    assert missing - recorded_on_events == set()
