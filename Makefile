@@ -45,12 +45,10 @@ $(UV):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
 
-# `uv pip sync` makes the venv exactly the lock (installs, upgrades and removes what differs), then
-# the project itself goes in editable; the lock leaves it out so plain `pip install --require-hashes`
-# can install a lock too (`pip install --no-deps --require-hashes -r LOCK`, as in deployments/cluster).
+# `uv pip sync` makes the venv exactly the lock plus the project itself, editable (installs, upgrades
+# and removes what differs); requirements/project.txt says why the project is not in the lock.
 $(STAMP): pyproject.toml $(LOCK) | $(UV)
-	$(UV) pip sync -q --python $(BIN)/python $(TORCH_UV_ARGS) $(LOCK)
-	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
+	$(UV) pip sync -q --python $(BIN)/python $(TORCH_UV_ARGS) $(LOCK) requirements/project.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
