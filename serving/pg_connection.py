@@ -25,8 +25,9 @@ PASSWORD_FILE_ENV = "ADRISK_STORE_PASSWORD_FILE"
 APPLICATION_NAME = "adrisk"
 
 
-class StoreConnectionError(RuntimeError):
-    """The PostgreSQL store cannot be reached or refuses the credentials: one line for the operator."""
+class StoreConnectionError(ConnectionError):
+    """The PostgreSQL store cannot be reached or refuses the credentials: one line for the operator
+    (an OSError, so the CLI's one-line error handling reports it as such)."""
 
 
 def password_file(config: StoreConfig) -> Path | None:
