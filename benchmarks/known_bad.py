@@ -290,7 +290,7 @@ def render(rows: list[Row], info: dict[str, str], command: str) -> str:
         return "—" if x is None else f"{_us(x.p50_us)} / {_us(x.p99_us)}"
 
     for r in rows:
-        ratio = f"×{r.scan_one.p50_us / r.index_one.p50_us:,.2g}" if r.scan_one else "—"
+        ratio = "—" if r.scan_one is None else _times(r.scan_one.p50_us / r.index_one.p50_us)
         lines.append(
             f"| {r.size:,} | {r.build_s:.2f} s | {r.index_mib:,.0f} MiB | {r.rss_mib:,.0f} MiB | {r.plan} | "
             f"{lat(r.index_one)} | {lat(r.index_creative)} | {lat(r.scan_one)} | {lat(r.scan_creative)} | "
@@ -298,9 +298,13 @@ def render(rows: list[Row], info: dict[str, str], command: str) -> str:
     hits = ", ".join(f"{r.size:,}: {r.hits_per_lookup:.2f}" for r in rows)
     calls = ", ".join(f"{r.size:,}: {r.scan_one.calls}" for r in rows if r.scan_one)
     lines += ["", f"Index latencies over {rows[0].index_one.calls} calls per size; the scan's over {calls} calls. "
-              f"Stored hashes within the radius per looked-up hash (the index's answers checked equal to the "
-              f"scan's): {hits}."]
+              f"Stored hashes within the radius per looked-up hash (over the lookups the scan also ran, each "
+              f"answer checked equal to the scan's): {hits}."]
     return "\n".join(lines)
+
+
+def _times(ratio: float) -> str:
+    return f"×{ratio:,.0f}" if ratio >= 10 else f"×{ratio:.2g}"
 
 
 def _us(us: float) -> str:
