@@ -85,6 +85,8 @@ class VllmEngine:
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
+        from models.llm_lifeline import executor_qualname
+
         args = AsyncEngineArgs(
             model=model_dir(self.config),
             dtype=self.config.dtype,
@@ -93,6 +95,9 @@ class VllmEngine:
             enforce_eager=self.config.enforce_eager,
             # Compact JSON: small models otherwise spend their token budget on newlines.
             structured_outputs_config=StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True),
+            # vLLM's own executor, plus an engine process that stops when this one dies however it
+            # dies (`ray stop --force` SIGKILLs the replica): models/llm_lifeline.py.
+            distributed_executor_backend=executor_qualname(),
             **self._multimodal_args(),
         )
         self._engine = AsyncLLM.from_engine_args(args)

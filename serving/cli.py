@@ -11,6 +11,7 @@ from pathlib import Path
 from serving.config import PROJECT_ROOT, load_config, resolve_project_path
 
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data"
+LOST_EXIT_DEADLINE_S = 15.0  # `adrisk serve` exits at most this long after its cluster or app died
 
 
 def _encoder(profile: str):
@@ -126,11 +127,15 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Start Ray + the adrisk app in the foreground; Ctrl-C or SIGTERM stops everything."""
+    """Start Ray + the adrisk app in the foreground; Ctrl-C or SIGTERM stops everything (status 0).
+    Exits with status 1 when the Ray cluster or the Serve app dies under it (serving/cluster_watch.py)."""
     import signal
     import threading
 
+    import ray
+
     from serving.launcher import (
+        APP_NAME,
         direct_ingress_targets,
         init_ray,
         read_serve_config,
@@ -148,18 +153,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides = {**(overrides or {}), "auth": auth_override(args.profile, args.auth)}
     refuse_open_bind(host, args.profile, overrides)  # before anything starts
     cmd_prepare(args)
+    from serving.cluster_watch import ClusterWatch, adopt_orphans, end_descendants, exit_after
+
+    adopt_orphans()  # whatever Ray or vLLM leaves orphaned is re-parented here, and ended on exit
     init_ray(args.num_cpus)
-    stop = threading.Event()
+    stop, signalled = threading.Event(), threading.Event()
+
+    def on_signal(*_: object) -> None:
+        signalled.set()
+        stop.set()
+
+    def on_lost(reason: str) -> None:
+        print(f"adrisk: {reason}; stopping, exit status 1", file=sys.stderr, flush=True)
+        exit_after(LOST_EXIT_DEADLINE_S)  # even if the stop hangs on what is left of the cluster
+        stop.set()
+
     # Ray installs its own SIGTERM handler in ray.init; ours goes on top, after it and before the
     # (slow) deploy, so a stop request during start-up also ends in a clean shutdown.
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    watch = ClusterWatch(on_lost)
     try:
         url = start_local(
             profile=args.profile, serve_config=args.config, host=args.host, port=args.port, grpc_port=args.grpc_port,
             num_cpus=args.num_cpus, overrides=overrides,
         )
         if not stop.is_set():
+            watch.watch_app(APP_NAME)
             print(f"adrisk ready at {url}  (docs: {url}/docs)\n{summarise(url)}", flush=True)
             direct = direct_ingress_targets()
             if direct["http"]:
@@ -167,11 +187,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print(f"direct ingress (skips the proxy hop; ports move if the replica restarts): "
                       f"HTTP {', '.join(f'{host_only}:{p}' for p in direct['http'])}, "
                       f"gRPC {', '.join(f'port {p}' for p in direct['grpc'])}", flush=True)
+            print(f"Ray cluster at {ray.get_runtime_context().gcs_address} (this process's own: it stops with it)",
+                  flush=True)
         stop.wait()
     finally:
+        watch.close()
         print("stopping adrisk ...", flush=True)
-        stop_local()
-    return 0
+        try:
+            stop_local(cluster_alive=not watch.cluster_gone)
+        finally:
+            left = end_descendants()
+            if left:
+                print(f"ended {len(left)} process(es) still running below adrisk serve: {', '.join(left)}",
+                      file=sys.stderr, flush=True)
+    return 1 if watch.lost and not signalled.is_set() else 0
 
 
 def cmd_registry(args: argparse.Namespace) -> int:

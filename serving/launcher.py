@@ -158,12 +158,15 @@ def wait_ready(url: str, timeout_s: float) -> None:
     raise TimeoutError(f"adrisk at {url} not ready after {timeout_s}s ({last})")
 
 
-def stop_local() -> None:
+def stop_local(cluster_alive: bool = True) -> None:
+    """Stop Serve and this process's Ray (`cluster_alive=False`: the raylet or GCS is already gone,
+    so only this process's side is shut down; there is no controller left to ask)."""
     import ray
     from ray import serve
 
     try:
-        serve.shutdown()
+        if cluster_alive:
+            serve.shutdown()
     finally:
         ray.shutdown()
         metrics_dir = _session.pop("metrics_dir", None)
