@@ -87,6 +87,7 @@ bench: prepare
 	$(BIN)/python -m benchmarks.serving_vs_inprocess --out docs/benchmarks.md
 	$(BIN)/python -m benchmarks.entrypoints --out docs/benchmarks.md
 	$(BIN)/python -m benchmarks.hops --out docs/benchmarks.md
+	$(BIN)/python -m benchmarks.known_bad --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) var

@@ -470,6 +470,7 @@ class TrendsResponse(BaseModel):
     max_distance: int
     clusters: list[TrendCluster]
 
+
 # ------------------------------------------------------------- OpenAI-compatible moderation (/v1/moderations)
 # The shapes of OpenAI's moderation API, so its clients work unchanged; the mapping from adrisk's
 # categories is configs/moderation.yaml (serving/moderation.py applies it).
