@@ -26,6 +26,9 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cu
 # would also install a Prometheus server the tests never use (a system user, ten web-UI packages,
 # and a service that the install starts and enables at boot, a daemon left on :9090). apt-get
 # download verifies the package like an install and needs no root once the package lists exist.
+# PostgreSQL's server binaries (initdb, pg_ctl, postgres) are for the store tests, which start a
+# throwaway server of their own (tests/postgres_server.py); create_main_cluster = false keeps the
+# package from creating a `main` cluster and starting a server on :5432 that nothing uses.
 PROMTOOL := var/tools/bin/promtool
 system-deps:
 	@command -v tesseract >/dev/null 2>&1 || { \
@@ -40,6 +43,13 @@ system-deps:
 	     && cp $$tmp/root/usr/bin/promtool $(PROMTOOL); then $(PROMTOOL) --version 2>&1 | head -1; \
 	  else echo "promtool not found: the metrics tests need it (run make system-deps as root on Debian/Ubuntu, or put Prometheus' promtool on PATH)"; fi; \
 	  rm -rf $$tmp; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing postgresql (server binaries for the store tests; no cluster is created, no server started) ..."; \
+	    mkdir -p /etc/postgresql-common/createcluster.d \
+	    && echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/adrisk-no-main-cluster.conf \
+	    && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "PostgreSQL server binaries not found: the store tests need them (Debian/Ubuntu: sudo apt-get install postgresql)"; fi; }
 
 $(UV):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -146,7 +146,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
 
     host = args.host or read_serve_config(args.config, args.profile).get("http_options", {}).get("host", "127.0.0.1")
-    overrides = {"store": {"path": args.store}} if args.store else None
+    overrides = None
+    if args.store:
+        from serving.config import load_config
+        from serving.store_factory import store_config_for
+
+        base = load_config(args.profile).store
+        overrides = {"store": store_config_for(args.store, base).model_dump(mode="json")}
     if args.auth:
         from serving.auth import auth_override
 
@@ -272,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default: the Serve config's, 9000)")
     serve.add_argument("--num-cpus", type=int, default=2)
-    serve.add_argument("--store", default=None, help="decision log path (default: the profile's)")
+    serve.add_argument("--store", default=None,
+                       help="decision log: a SQLite path or a postgresql:// URL (default: the profile's)")
     serve.add_argument("--auth", choices=["keys", "off"], default=None,
                        help="override the profile's auth mode (cpu: off, loopback only; keys: every call needs a key)")
     serve.add_argument("--data", default=str(DEFAULT_DATA))
