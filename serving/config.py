@@ -314,6 +314,7 @@ class LlmConfig(_Strict):
 
 
 _URL_CREDENTIALS = ("password", "user", "sslpassword", "passfile")
+STORE_URL_ENV = "ADRISK_STORE_URL"  # the store's URL from the environment (load_config)
 
 
 class StoreConfig(_Strict):
@@ -324,7 +325,9 @@ class StoreConfig(_Strict):
     unused. Credentials never come from the config: the URL may not hold a password or a user
     (refused at load); libpq reads PGUSER, PGPASSWORD, PGPASSFILE or ~/.pgpass from the
     environment, and a password file (`password_file`, or the path in ADRISK_STORE_PASSWORD_FILE,
-    which wins) holding just the password, e.g. a mounted Kubernetes Secret, overrides those."""
+    which wins) holding just the password, e.g. a mounted Kubernetes Secret, overrides those.
+    The URL itself may come from the environment too: ADRISK_STORE_URL (a Kubernetes Secret's key)
+    replaces the profile's `store.url` in `load_config`, validated by the same rules."""
 
     path: str = Field("var/decisions.sqlite3", description="SQLite file, relative to the project root")
     url: str | None = Field(None, description="postgresql://host[:port]/database (no credentials)")
@@ -581,11 +584,16 @@ def profile_path(profile: str) -> Path:
 def load_config(profile: str = "cpu", overrides: dict[str, Any] | None = None) -> AdriskConfig:
     """Load a profile by name (configs/profiles/NAME.yaml) or by path.
 
-    `overrides` are merged into the profile document first (tests use it for the store path
-    and for a modified policy); `policy_doc` in overrides replaces the policy file entirely.
+    ADRISK_STORE_URL, when set, becomes the profile's `store.url` (the deployment's database, from a
+    secret; the rest of `store` stays). `overrides` are merged into the profile document after it
+    (tests use them for the store path and for a modified policy; a `store` override replaces the
+    whole section); `policy_doc` in overrides replaces the policy file entirely.
     """
     path = profile_path(profile)
     doc = dict(_read_yaml(path) or {})
+    store_url = os.environ.get(STORE_URL_ENV, "").strip()
+    if store_url:
+        doc["store"] = {**(doc.get("store") or {}), "url": store_url}
     overrides = dict(overrides or {})
     policy_doc = overrides.pop("policy_doc", None)
     doc.update(overrides)

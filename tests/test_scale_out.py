@@ -94,3 +94,29 @@ def test_ray_env_refuses_what_is_not_a_ray_variable():
         assert "not a Ray variable" in str(err)
     else:
         raise AssertionError("a non-Ray variable was accepted")
+
+
+def test_every_pod_of_the_rayservice_takes_the_store_from_the_secret():
+    """Every ingress, on any node, must write to the same PostgreSQL: the URL and user come from the
+    adrisk-store Secret (never a literal), the password from its mounted file; the head's init
+    container migrates the schema with the same settings."""
+    doc = yaml.safe_load((PROJECT_ROOT / "deployments" / "kuberay" / "rayservice.yaml").read_text())
+    cluster = doc["spec"]["rayClusterConfig"]
+    pods = [cluster["headGroupSpec"]] + cluster["workerGroupSpecs"]
+    containers = [(pod, c) for pod in pods for c in pod["template"]["spec"]["containers"]]
+    head = cluster["headGroupSpec"]
+    containers += [(head, c) for c in head["template"]["spec"]["initContainers"]]
+    for pod, container in containers:
+        env = {e["name"]: e for e in container["env"]}
+        for name, key in (("ADRISK_STORE_URL", "url"), ("PGUSER", "user")):
+            assert "value" not in env[name], (container["name"], name)
+            assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "adrisk-store", "key": key}
+        password = env["ADRISK_STORE_PASSWORD_FILE"]["value"]
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert password.startswith(mounts["store-secret"]["mountPath"] + "/") and mounts["store-secret"]["readOnly"]
+        volumes = {v["name"]: v for v in pod["template"]["spec"]["volumes"]}
+        secret = volumes["store-secret"]["secret"]
+        assert secret["secretName"] == "adrisk-store"
+        assert {i["path"] for i in secret["items"]} == {password.rsplit("/", 1)[1]}
+    migrate = cluster["headGroupSpec"]["template"]["spec"]["initContainers"][0]
+    assert migrate["command"][:3] == ["adrisk", "store", "migrate"]
