@@ -86,7 +86,7 @@ lint: install
 	$(BIN)/ruff check .
 
 test: prepare lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=20
 
 # Headless locust (HTTP + gRPC users) against a service it starts on 127.0.0.1; reports in docs/load.
 load: prepare
