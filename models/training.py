@@ -21,6 +21,7 @@ import numpy as np
 from models.corpora import BENIGN_COMMERCIAL, SOURCE_NOTES, Example, load_all
 from models.head_metrics import at_thresholds, auprc, binary_metrics, flag_rate
 from models.heads import HeadSet, prompts_digest, text_vectorizer, url_vectorizer
+from models.model_files import file_sha256
 from models.splits import CALIBRATION_PERCENT, EVALUATION_PERCENT, group_key, split_of, url_split
 from serving.config import AdriskConfig
 
@@ -48,14 +49,6 @@ HEAD_CATEGORIES = ("scam_fraud", "hate_harassment", "adult_sexual", "child_safet
                    "self_harm_body_image", "misleading_claims", "misinformation_political",
                    "privacy_personal_data", "ai_generated_manipulated")
 MIN_TRAIN_POSITIVES, MIN_EVAL_POSITIVES = 5, 2
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_examples(data_dir: Path) -> list[Example]:
