@@ -46,7 +46,8 @@ COST_NAMES = (
     "image_tflop_per_image", "text_gpu_per_text", "text_gpu_per_page_chunk",
     "llm_language_params_b", "llm_vision_params_b", "llm_weights_gb", "llm_prompt_text_tokens",
     "llm_tokens_per_image", "llm_output_tokens", "llm_decode_batch",
-    "db_decisions_per_s_text_only", "db_decisions_per_s_with_hashes", "db_hashes_per_lock_measured",
+    "db_decisions_per_s_text_only", "db_decisions_per_s_few_hashes", "db_few_hashes",
+    "db_decisions_per_s_many_hashes", "db_many_hashes",
     "decision_row_bytes", "sighting_row_bytes", "diagnosis_bytes",
     "bank_bytes_per_hash_held", "bank_bytes_per_hash_first_load",
 )
@@ -120,10 +121,12 @@ class CapacityModel(_Strict):
         for name in ("gpu_compute_efficiency", "gpu_bandwidth_efficiency", "non_model_split"):
             if not 0 < self.costs[name].value <= 1:
                 raise ValueError(f"costs.{name} must be in (0, 1]")
-        for name in ("db_decisions_per_s_text_only", "db_decisions_per_s_with_hashes", "gpu_fp16_tflops",
-                     "gpu_memory_bandwidth_gbs", "llm_decode_batch", "db_hashes_per_lock_measured"):
+        for name in ("db_decisions_per_s_text_only", "db_decisions_per_s_few_hashes", "db_decisions_per_s_many_hashes",
+                     "gpu_fp16_tflops", "gpu_memory_bandwidth_gbs", "llm_decode_batch", "db_few_hashes"):
             if self.costs[name].value <= 0:
                 raise ValueError(f"costs.{name} must be positive")
+        if self.costs["db_many_hashes"].value <= self.costs["db_few_hashes"].value:
+            raise ValueError("costs.db_many_hashes must exceed costs.db_few_hashes")
         return self
 
     def cost(self, name: str) -> float:
@@ -192,7 +195,7 @@ class Plan:
     db_bytes_per_s: float
     db_gb_per_day: float
     db_box_load: float  # share of what the measured 2-core box sustained
-    db_lock_load: float  # hash-bearing commits / the measured rate under the id-order lock
+    db_lock_load: float  # hash-bearing commits / their measured rate (they take turns: the id-order lock)
     # known-bad bank per ingress replica
     bank_hashes: float
     bank_mib_held: float
@@ -221,6 +224,16 @@ def llm_gpu_seconds_per_summary(model: CapacityModel) -> float:
     compute = c("gpu_fp16_tflops") * 1e12 * c("gpu_compute_efficiency")
     step_s = c("llm_weights_gb") / (c("gpu_memory_bandwidth_gbs") * c("gpu_bandwidth_efficiency"))
     return prefill_flop / compute + c("llm_output_tokens") * step_s / c("llm_decode_batch")
+
+
+def hash_commit_seconds(model: CapacityModel, hashes: float) -> float:
+    """Seconds of the measured box per decision carrying `hashes` sightings: a line through the two
+    measured points (a fixed part, the commit under the id-order lock, plus a part per hash)."""
+    c = model.cost
+    few, many = c("db_few_hashes"), c("db_many_hashes")
+    t_few, t_many = 1 / c("db_decisions_per_s_few_hashes"), 1 / c("db_decisions_per_s_many_hashes")
+    per_hash = (t_many - t_few) / (many - few)
+    return t_few + (hashes - few) * per_hash
 
 
 def plan(model: CapacityModel, ads_per_day: float) -> Plan:
@@ -270,9 +283,9 @@ def plan(model: CapacityModel, ads_per_day: float) -> Plan:
     db_bytes = decisions * row + sightings_s * sight + updates * (row + c("diagnosis_bytes"))
     text_only_cost = 1 / c("db_decisions_per_s_text_only")
     hashes_per_hash_decision = sightings / media_share if media_share else 0.0
-    per_hash = (1 / c("db_decisions_per_s_with_hashes") - text_only_cost) / c("db_hashes_per_lock_measured")
-    db_box_load = ((decisions - hash_decisions + updates) * text_only_cost
-                   + hash_decisions * (text_only_cost + hashes_per_hash_decision * per_hash))
+    hash_commit_s = hash_commit_seconds(model, hashes_per_hash_decision)
+    db_lock_load = hash_decisions * hash_commit_s
+    db_box_load = (decisions - hash_decisions + updates) * text_only_cost + db_lock_load
 
     bank_hashes = ads_per_day * m.bank_share * m.bank_hashes_per_ad * m.bank_retention_days
     return Plan(
@@ -286,7 +299,7 @@ def plan(model: CapacityModel, ads_per_day: float) -> Plan:
         decisions_per_s=decisions, hash_decisions_per_s=hash_decisions, sightings_per_s=sightings_s,
         summary_updates_per_s=updates, db_bytes_per_s=db_bytes,
         db_gb_per_day=db_bytes / p.peak_to_average * SECONDS_PER_DAY / 1e9,
-        db_box_load=db_box_load, db_lock_load=hash_decisions / c("db_decisions_per_s_with_hashes"),
+        db_box_load=db_box_load, db_lock_load=db_lock_load,
         bank_hashes=bank_hashes, bank_mib_held=bank_hashes * c("bank_bytes_per_hash_held") / MIB,
         bank_gib_first_load=bank_hashes * c("bank_bytes_per_hash_first_load") / MIB / 1024,
         target_utilisation=u,
@@ -335,7 +348,7 @@ def render(model: CapacityModel, plans: Sequence[Plan]) -> str:
                                                    for x in plans]),
         ("DB: MB/s written at peak (GB/day)", [f"{_n(x.db_bytes_per_s / 1e6)} ({_n(x.db_gb_per_day)})" for x in plans]),
         ("DB: load vs the measured 2-core box", [f"{x.db_box_load:.0%}" for x in plans]),
-        ("DB: hash-bearing commits vs the id-order lock (measured)", [f"{x.db_lock_load:.0%}" for x in plans]),
+        ("DB: hash-bearing commits vs their measured rate (id-order lock)", [f"{x.db_lock_load:.0%}" for x in plans]),
         (f"known-bad bank after {m.bank_retention_days:g} days: hashes", [_ads(x.bank_hashes) for x in plans]),
         ("bank per ingress replica: held MiB (first load GiB)", [f"{_n(x.bank_mib_held)} ({_n(x.bank_gib_first_load)})"
                                                               for x in plans]),

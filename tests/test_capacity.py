@@ -28,7 +28,8 @@ def hand_model() -> capacity.CapacityModel:
         "text_gpu_per_text": 0.001, "text_gpu_per_page_chunk": 0.002,
         "llm_language_params_b": 1, "llm_weights_gb": 10, "llm_prompt_text_tokens": 1000,
         "llm_output_tokens": 10, "llm_decode_batch": 10,
-        "db_decisions_per_s_text_only": 1000, "db_decisions_per_s_with_hashes": 250, "db_hashes_per_lock_measured": 2,
+        "db_decisions_per_s_text_only": 1000, "db_decisions_per_s_few_hashes": 250, "db_few_hashes": 2,
+        "db_decisions_per_s_many_hashes": 100, "db_many_hashes": 8,
         "decision_row_bytes": 1000, "sighting_row_bytes": 100, "diagnosis_bytes": 500,
         "bank_bytes_per_hash_held": 100, "bank_bytes_per_hash_first_load": 1000,
     }.items()})
@@ -66,9 +67,11 @@ def test_the_plan_of_a_hand_worked_case():
         pytest.approx((20, 10, 20, 2))
     assert p.db_bytes_per_s == pytest.approx(20 * 1000 + 20 * 100 + 2 * 1500)
     assert p.db_gb_per_day == pytest.approx(25_000 / 2 * 86_400 / 1e9)
-    # text-only and summary writes 1 ms each; a 2-hash decision 4 ms (1 ms + 2 x 1.5 ms)
+    # text-only and summary writes 1 ms each; 2 hashes 4 ms, 8 hashes 10 ms: 1 ms per hash above 2
+    # hashes, so a decision with 2 (1 image per ad / half the ads) costs 4 ms
+    assert capacity.hash_commit_seconds(model, 5) == pytest.approx(0.007)
+    assert p.db_lock_load == pytest.approx(10 * 0.004)
     assert p.db_box_load == pytest.approx(12 * 0.001 + 10 * 0.004)
-    assert p.db_lock_load == pytest.approx(10 / 250)
     assert p.bank_hashes == pytest.approx(864_000 * 0.1 * 10)
     assert p.bank_mib_held == pytest.approx(86_400_000 / 2**20)
     assert p.bank_gib_first_load == pytest.approx(864_000_000 / 2**30)
