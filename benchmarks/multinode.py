@@ -3,32 +3,24 @@
     .venv/bin/python -m benchmarks.multinode [--out docs/benchmarks.md]
 
 `ray start --head` plus a second `ray start --address` worker (each its own raylet and object
-store, on 127.0.0.1), then the adrisk app with two replicas each of the image and text
-deployments. Serve spreads replicas across nodes; the check asks every replica where it runs and
-how many items it batched after a burst of reviews over HTTP, and fails unless both nodes served.
+store; benchmarks/local_cluster.py, which stops exactly the processes it started), then the adrisk
+app with two replicas each of the image and text deployments. Serve spreads replicas across nodes;
+the check asks every replica where it runs and how many items it batched after a burst of reviews
+over HTTP, and fails unless both nodes served.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
-import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from benchmarks.local_cluster import LocalRayCluster
 from serving.net import free_port
-
-RAY = str(Path(sys.executable).with_name("ray"))
-
-
-def ray_cli(*args: str) -> None:
-    env = {**os.environ, "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token")}
-    subprocess.run([RAY, *args], check=True, env=env, capture_output=True, text=True, timeout=180)
 
 
 def main() -> None:
@@ -39,21 +31,18 @@ def main() -> None:
 
     import httpx
 
-    os.environ.setdefault("RAY_AUTH_MODE", "token")  # the CLI-started cluster requires the token
-    port = free_port()
-    ray_cli("start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-            "--resources", json.dumps({"node_a": 1}))
+    cluster = LocalRayCluster(cpus_per_node=1)
     try:
-        ray_cli("start", f"--address=127.0.0.1:{port}", "--num-cpus=1", "--resources", json.dumps({"node_b": 1}))
+        cluster.start()
+        from serving.config import PROJECT_ROOT
+
+        cluster.connect({"PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
         import ray
         from ray import serve
 
         from deployments.app import AppArgs, build_app
-        from serving.launcher import APP_NAME, PROJECT_ROOT
+        from serving.launcher import APP_NAME
 
-        ray.init(address=f"127.0.0.1:{port}", log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1",
-                                           "TOKENIZERS_PARALLELISM": "false"}})
         nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
         http_port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": http_port}, proxy_location="HeadOnly")
@@ -86,7 +75,7 @@ def main() -> None:
             per_node[p["node_id"]] += p["items"]
         lines = [
             f"- Date {time.strftime('%Y-%m-%d')}; `python -m benchmarks.multinode`: `ray start --head` + one "
-            f"`ray start --address` worker on 127.0.0.1 (1 CPU each), {len(nodes)} nodes alive.",
+            f"`ray start --address` worker on this machine (1 CPU each), {len(nodes)} nodes alive.",
             f"- {ok}/{args.requests} reviews answered 200 over HTTP in {seconds:.1f} s.", "",
             "| deployment | replica | node | items batched |", "|---|---|---|---:|",
         ]
@@ -111,13 +100,18 @@ def main() -> None:
         sys.stderr.flush()
         raise
     finally:
-        try:
-            from ray import serve
+        import ray
 
-            serve.shutdown()
-        except Exception:
-            pass
-        ray_cli("stop", "--force")
+        if ray.is_initialized():  # else serve.shutdown() would start a local Ray of its own
+            try:
+                from ray import serve
+
+                serve.shutdown()
+            except Exception:
+                pass
+        left = cluster.stop()
+        if left:
+            print(f"SIGKILLed after the grace period: {left}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -223,6 +223,16 @@ class AdriskIngress:
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
 
+    def placement(self) -> dict[str, Any]:
+        """Where this replica runs: its Ray node, replica id and process (handle call only, no
+        route; the cluster-state check asks each ingress which node serves its route)."""
+        import os
+
+        import ray
+
+        return {"node_id": ray.get_runtime_context().get_node_id(),
+                "replica": serve.get_replica_context().replica_id.unique_id, "pid": os.getpid()}
+
     @app.get("/metrics", summary="Prometheus metrics (all replicas of this node)", include_in_schema=False)
     async def prometheus(self) -> Response:
         body = await asyncio.to_thread(metrics.exposition)
