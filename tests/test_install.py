@@ -9,6 +9,7 @@ import importlib.metadata
 import re
 import subprocess
 import sys
+import sysconfig
 import tomllib
 from pathlib import Path
 
@@ -91,7 +92,11 @@ def test_pip_check_is_clean_but_for_the_listed_exceptions():
 
 def test_the_venv_is_exactly_the_lock():
     pins = _lock_pins(_installed_profile())
-    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    # What is installed in the venv's site-packages, not whatever sys.path holds now: importing Ray
+    # (the session service does, in this process) appends ray/thirdparty_files (colorama, …) to it.
+    site = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    installed = {canonicalize_name(d.metadata["Name"]): d.version
+                 for d in importlib.metadata.distributions(path=sorted(site))}
     installed.pop(PROJECT, None)
     wrong = {n: (v, installed.get(n)) for n, v in pins.items() if installed.get(n) != v}
     assert not wrong, f"installed versions differ from the lock (name: locked, installed); run make install: {wrong}"
