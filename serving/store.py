@@ -18,6 +18,7 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,8 +209,34 @@ _MIGRATIONS = {
 }
 _EFFECTIVE = ("COALESCE((SELECT f.final_action FROM feedback f WHERE f.request_id = d.request_id "
               "ORDER BY f.id DESC LIMIT 1), d.action)")
-_DECISION_COLUMNS = ("request_id, input_digest, response_json, action, policy_version, created_at, "
-                     "advertiser_id, categories_json, inputs_json")
+DECISION_COLUMNS = ("request_id, input_digest, response_json, action, policy_version, created_at, "
+                    "advertiser_id, categories_json, inputs_json")
+FEEDBACK_COLUMNS = "request_id, kind, reviewer, labels_json, final_action, note, created_at, id"
+# Columns of a bank/trend record: the sighting, its decision's effective action and categories, and
+# the labels of the decision's latest verdict (which, when any is true, replace the categories).
+HASH_RECORD_COLUMNS = ("s.id, s.request_id, s.source, s.phash, {effective}, d.categories_json, s.created_at, "
+                       "(SELECT f.labels_json FROM feedback f WHERE f.request_id = d.request_id "
+                       "ORDER BY f.id DESC LIMIT 1)")
+
+
+def decision_from_row(row: Sequence[Any]) -> StoredDecision:
+    """A DECISION_COLUMNS row, from either backend."""
+    return StoredDecision(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6],
+                          tuple(json.loads(row[7] or "[]")), inputs=json.loads(row[8] or "{}"))
+
+
+def feedback_from_row(row: Sequence[Any]) -> Feedback:
+    """A FEEDBACK_COLUMNS row, from either backend."""
+    return Feedback(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], int(row[7]))
+
+
+def hash_record_from_row(row: Sequence[Any]) -> HashRecord:
+    """A HASH_RECORD_COLUMNS row, from either backend (phash stored signed)."""
+    categories = json.loads(row[5] or "[]")
+    if row[7]:
+        labelled = [c for c, v in json.loads(row[7]).items() if v]
+        categories = labelled or categories
+    return HashRecord(int(row[0]), row[1], row[2], unsigned_phash(row[3]), row[4], tuple(categories), row[6])
 
 
 def signed_phash(h: int) -> int:
@@ -247,16 +274,11 @@ class SQLiteDecisionStore(DecisionStore):
             self._local.conn = conn
         return conn
 
-    @staticmethod
-    def _decision(row: tuple) -> StoredDecision:
-        return StoredDecision(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6],
-                              tuple(json.loads(row[7] or "[]")), inputs=json.loads(row[8] or "{}"))
-
     def get(self, request_id: str) -> StoredDecision | None:
         row = self._connect().execute(
-            f"SELECT {_DECISION_COLUMNS} FROM decisions WHERE request_id = ?", (request_id,)
+            f"SELECT {DECISION_COLUMNS} FROM decisions WHERE request_id = ?", (request_id,)
         ).fetchone()
-        return None if row is None else self._decision(row)
+        return None if row is None else decision_from_row(row)
 
     def put(self, record: StoredDecision) -> StoredDecision:
         self._write(record, replace=True)
@@ -279,7 +301,7 @@ class SQLiteDecisionStore(DecisionStore):
                 return
             conn.execute("DELETE FROM sightings WHERE request_id = ?", (record.request_id,))
             conn.execute(
-                f"INSERT OR REPLACE INTO decisions ({_DECISION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO decisions ({DECISION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.request_id, record.input_digest, json.dumps(record.response, separators=(",", ":")),
                  record.action, record.policy_version, created, record.advertiser_id,
                  json.dumps(list(record.categories)), json.dumps(record.inputs, separators=(",", ":"))),
@@ -341,15 +363,13 @@ class SQLiteDecisionStore(DecisionStore):
 
     def feedback_for(self, request_id: str) -> list[Feedback]:
         rows = self._connect().execute(
-            "SELECT request_id, kind, reviewer, labels_json, final_action, note, created_at, id "
-            "FROM feedback WHERE request_id = ? ORDER BY id", (request_id,)).fetchall()
-        return [Feedback(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+            f"SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE request_id = ? ORDER BY id", (request_id,)).fetchall()
+        return [feedback_from_row(r) for r in rows]
 
     def all_feedback(self) -> list[Feedback]:
         rows = self._connect().execute(
-            "SELECT request_id, kind, reviewer, labels_json, final_action, note, created_at, id "
-            "FROM feedback ORDER BY id").fetchall()
-        return [Feedback(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7]) for r in rows]
+            f"SELECT {FEEDBACK_COLUMNS} FROM feedback ORDER BY id").fetchall()
+        return [feedback_from_row(r) for r in rows]
 
     # ------------------------------------------------------------------ history, bank, trends
     def rejections(self, advertiser_id: str, exclude_request_id: str | None = None) -> int:
@@ -390,24 +410,16 @@ class SQLiteDecisionStore(DecisionStore):
         where = (f"AND {_EFFECTIVE} IN {BANK_ACTIONS} AND (s.cited = 1 OR EXISTS "
                  "(SELECT 1 FROM feedback f WHERE f.request_id = d.request_id))") if bank_only else ""
         rows = conn.execute(
-            f"SELECT s.id, s.request_id, s.source, s.phash, {_EFFECTIVE}, d.categories_json, s.created_at, "
-            "(SELECT f.labels_json FROM feedback f WHERE f.request_id = d.request_id ORDER BY f.id DESC LIMIT 1) "
+            f"SELECT {HASH_RECORD_COLUMNS.format(effective=_EFFECTIVE)} "
             f"FROM sightings s JOIN decisions d ON d.request_id = s.request_id WHERE {condition} {where} "
             "ORDER BY s.id", params).fetchall()
-        out = []
-        for r in rows:
-            categories = json.loads(r[5] or "[]")
-            if r[7]:
-                labelled = [c for c, v in json.loads(r[7]).items() if v]
-                categories = labelled or categories
-            out.append(HashRecord(r[0], r[1], r[2], unsigned_phash(r[3]), r[4], tuple(categories), r[6]))
-        return out
+        return [hash_record_from_row(r) for r in rows]
 
     def decisions(self, since: float = 0.0, until: float | None = None) -> list[StoredDecision]:
         rows = self._connect().execute(
-            f"SELECT {_DECISION_COLUMNS} FROM decisions WHERE created_at >= ? AND created_at <= ? "
+            f"SELECT {DECISION_COLUMNS} FROM decisions WHERE created_at >= ? AND created_at <= ? "
             "ORDER BY created_at", (since, until if until is not None else float("inf"))).fetchall()
-        return [self._decision(r) for r in rows]
+        return [decision_from_row(r) for r in rows]
 
     # ------------------------------------------------------------------ rollouts
     def set_rollout(self, component: str, state: dict[str, Any], actor: str, note: str = "") -> int:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -37,17 +37,20 @@ from serving.config import StoreConfig
 from serving.pg_connection import StoreConnectionError, configure, connect, connection_kwargs
 from serving.store import (
     BANK_ACTIONS,
+    DECISION_COLUMNS,
+    FEEDBACK_COLUMNS,
+    HASH_RECORD_COLUMNS,
+    BankChanges,
     DecisionStore,
     Feedback,
     HashRecord,
     StoredDecision,
+    decision_from_row,
+    feedback_from_row,
+    hash_record_from_row,
     signed_phash,
-    unsigned_phash,
 )
 from serving.store_migrations import check_current
-
-if TYPE_CHECKING:
-    from serving.store import BankChanges  # imported again inside bank_changes, at run time
 
 T = TypeVar("T")
 
@@ -58,9 +61,6 @@ ROLLOUTS_LOCK = 0x61647269736B0004
 
 _EFFECTIVE = ("COALESCE((SELECT f.final_action FROM feedback f WHERE f.request_id = d.request_id "
               "ORDER BY f.id DESC LIMIT 1), d.action)")
-_DECISION_COLUMNS = ("request_id, input_digest, response_json, action, policy_version, created_at, "
-                     "advertiser_id, categories_json, inputs_json")
-_FEEDBACK_COLUMNS = "request_id, kind, reviewer, labels_json, final_action, note, created_at, id"
 _RETRY_PAUSE_S = 0.2
 
 
@@ -115,23 +115,14 @@ class PostgresDecisionStore(DecisionStore):
                     raise
                 time.sleep(_RETRY_PAUSE_S)
 
-    @staticmethod
-    def _decision(row: tuple) -> StoredDecision:
-        return StoredDecision(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5], row[6],
-                              tuple(json.loads(row[7] or "[]")), inputs=json.loads(row[8] or "{}"))
-
-    @staticmethod
-    def _feedback(row: tuple) -> Feedback:
-        return Feedback(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5], row[6], int(row[7]))
-
     # ------------------------------------------------------------------ decisions
     def get(self, request_id: str) -> StoredDecision | None:
         return self._run(lambda conn: self._get(conn, request_id))
 
     def _get(self, conn: psycopg.Connection, request_id: str) -> StoredDecision | None:
-        row = conn.execute(f"SELECT {_DECISION_COLUMNS} FROM decisions WHERE request_id = %s",
+        row = conn.execute(f"SELECT {DECISION_COLUMNS} FROM decisions WHERE request_id = %s",
                            (request_id,)).fetchone()
-        return None if row is None else self._decision(row)
+        return None if row is None else decision_from_row(row)
 
     def put(self, record: StoredDecision) -> StoredDecision:
         created = record.created_at or self._clock()
@@ -155,12 +146,12 @@ class PostgresDecisionStore(DecisionStore):
         values = (record.request_id, record.input_digest, _json(record.response), record.action,
                   record.policy_version, created, record.advertiser_id, json.dumps(list(record.categories)),
                   _json(record.inputs))
-        on_conflict = ("DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in _DECISION_COLUMNS.split(", ")[1:])
+        on_conflict = ("DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in DECISION_COLUMNS.split(", ")[1:])
                        if replace else "DO NOTHING")
         # Inside the caller's transaction. The upsert's row lock makes concurrent writers of one id
         # take turns before its sightings change.
         written = conn.execute(
-            f"INSERT INTO decisions ({_DECISION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"INSERT INTO decisions ({DECISION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
             f"ON CONFLICT (request_id) {on_conflict} RETURNING request_id", values).fetchone()
         if written is None:
             return  # another writer's decision stands
@@ -212,12 +203,12 @@ class PostgresDecisionStore(DecisionStore):
         return Feedback(**{**feedback.__dict__, "id": new_id, "created_at": created})
 
     def feedback_for(self, request_id: str) -> list[Feedback]:
-        return self._run(lambda conn: [self._feedback(r) for r in conn.execute(
-            f"SELECT {_FEEDBACK_COLUMNS} FROM feedback WHERE request_id = %s ORDER BY id", (request_id,))])
+        return self._run(lambda conn: [feedback_from_row(r) for r in conn.execute(
+            f"SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE request_id = %s ORDER BY id", (request_id,))])
 
     def all_feedback(self) -> list[Feedback]:
-        return self._run(lambda conn: [self._feedback(r) for r in conn.execute(
-            f"SELECT {_FEEDBACK_COLUMNS} FROM feedback ORDER BY id")])
+        return self._run(lambda conn: [feedback_from_row(r) for r in conn.execute(
+            f"SELECT {FEEDBACK_COLUMNS} FROM feedback ORDER BY id")])
 
     # ------------------------------------------------------------------ history, bank, trends
     def rejections(self, advertiser_id: str, exclude_request_id: str | None = None) -> int:
@@ -243,8 +234,6 @@ class PostgresDecisionStore(DecisionStore):
     def bank_changes(self, after: tuple[int, int]) -> BankChanges:
         """As DecisionStore.bank_changes, in one REPEATABLE READ snapshot. Ids become visible in
         allocation order (the advisory locks above), so every id up to the version read is in it."""
-        from serving.store import BankChanges
-
         touched = "SELECT request_id FROM sightings WHERE id > %s UNION SELECT request_id FROM feedback WHERE id > %s"
 
         def read(conn: psycopg.Connection) -> BankChanges:
@@ -261,24 +250,16 @@ class PostgresDecisionStore(DecisionStore):
         where = (f"AND {_EFFECTIVE} = ANY(%s) AND (s.cited OR EXISTS "
                  "(SELECT 1 FROM feedback f WHERE f.request_id = d.request_id))") if bank_only else ""
         rows = conn.execute(
-            f"SELECT s.id, s.request_id, s.source, s.phash, {_EFFECTIVE}, d.categories_json, s.created_at, "
-            "(SELECT f.labels_json FROM feedback f WHERE f.request_id = d.request_id ORDER BY f.id DESC LIMIT 1) "
+            f"SELECT {HASH_RECORD_COLUMNS.format(effective=_EFFECTIVE)} "
             f"FROM sightings s JOIN decisions d ON d.request_id = s.request_id WHERE {condition} {where} "
             "ORDER BY s.id", (*params, list(BANK_ACTIONS)) if bank_only else params).fetchall()
-        out = []
-        for r in rows:
-            categories = json.loads(r[5] or "[]")
-            if r[7]:
-                labelled = [c for c, v in json.loads(r[7]).items() if v]
-                categories = labelled or categories
-            out.append(HashRecord(int(r[0]), r[1], r[2], unsigned_phash(r[3]), r[4], tuple(categories), r[6]))
-        return out
+        return [hash_record_from_row(r) for r in rows]
 
     def decisions(self, since: float = 0.0, until: float | None = None) -> list[StoredDecision]:
         rows = self._run(lambda conn: conn.execute(
-            f"SELECT {_DECISION_COLUMNS} FROM decisions WHERE created_at >= %s AND created_at <= %s "
+            f"SELECT {DECISION_COLUMNS} FROM decisions WHERE created_at >= %s AND created_at <= %s "
             "ORDER BY created_at", (since, until if until is not None else float("inf"))).fetchall())
-        return [self._decision(r) for r in rows]
+        return [decision_from_row(r) for r in rows]
 
     # ------------------------------------------------------------------ rollouts
     def set_rollout(self, component: str, state: dict[str, Any], actor: str, note: str = "") -> int:
