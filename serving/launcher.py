@@ -107,7 +107,6 @@ def refuse_open_bind(host: str, profile: str, overrides: dict[str, Any] | None) 
     import sys
 
     from serving.auth import check_bind
-    from serving.config import load_config
 
     warning = check_bind(host, load_config(profile, overrides))
     if warning and warning not in _warned:  # `adrisk serve` checks before set-up and again at start
