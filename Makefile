@@ -82,8 +82,10 @@ prepare: install system-deps
 serve: prepare
 	$(BIN)/adrisk serve --profile cpu
 
+# ruff, and the import layers written in pyproject.toml ([tool.importlinter]) checked by import-linter.
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 test: prepare lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=20

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from serving.config import CONFIG_DIR, PROJECT_ROOT
+from core.config import CONFIG_DIR, PROJECT_ROOT
 
 DEFAULT_CONFIG = CONFIG_DIR / "capacity.yaml"
 DOC = PROJECT_ROOT / "docs" / "capacity.md"

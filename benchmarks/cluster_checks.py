@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 
 from benchmarks.local_cluster import RayNode
-from serving.config import StoreConfig
-from serving.store import DecisionStore
+from core.config import StoreConfig
+from core.store import DecisionStore
 
 SCAM = "Double your bitcoin in 24 hours! Send 1 BTC to our wallet and get 2 BTC back, guaranteed."
 PLAIN = ["Fresh sourdough bread delivered daily", "Handmade oak furniture, free delivery",
@@ -82,7 +82,7 @@ class AdriskCli:
 
 def rows_for(store: StoreConfig, request_id: str) -> int:
     """Rows the decisions table holds for this id (read straight from PostgreSQL)."""
-    from serving.pg_connection import connect
+    from core.pg_connection import connect
 
     with connect(store) as conn:
         return int(conn.execute("SELECT COUNT(*) FROM decisions WHERE request_id = %s",

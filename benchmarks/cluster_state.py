@@ -42,8 +42,8 @@ from benchmarks.cluster_checks import (
     check_verdicts,
 )
 from benchmarks.local_cluster import LocalRayCluster, RayNode
-from serving.config import CONFIG_DIR, PROJECT_ROOT, StoreConfig
-from serving.net import free_port
+from core.config import CONFIG_DIR, PROJECT_ROOT, StoreConfig
+from core.net import free_port
 from tests.postgres_server import PostgresServer
 
 SECOND_APP = "adrisk-b"
@@ -89,8 +89,8 @@ def deploy(nodes: dict[str, RayNode], overrides: dict[str, Any]) -> str:
     on node B sharing its model replicas. Returns the proxy's base URL once both answer /readyz."""
     from ray import serve
 
+    from commands.launcher import APP_NAME, run_extra_ingress, wait_ready
     from deployments.app import AppArgs, build_app
-    from serving.launcher import APP_NAME, run_extra_ingress, wait_ready
 
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port}, proxy_location="HeadOnly")
@@ -111,7 +111,7 @@ def doors(url: str, cluster: LocalRayCluster, nodes: dict[str, RayNode], report:
     (and its process against the cluster's tagged ones, which the stop ends)."""
     from ray import serve
 
-    from serving.launcher import APP_NAME
+    from commands.launcher import APP_NAME
 
     async def placement(app: str) -> dict[str, Any]:  # the handle's router runs on the caller's loop
         return await serve.get_app_handle(app).placement.remote()
@@ -153,7 +153,7 @@ def cluster_ray_env() -> dict[str, str]:
     """The Ray Serve environment a real cluster runs with (the `cluster` set of
     configs/serve/ray_env.yaml), whatever this process inherited (under pytest: the session's
     `local` set); `ray start` passes it to every process of both nodes. Returns what is in effect."""
-    from serving.ray_env import apply_ray_env, load_ray_env
+    from commands.ray_env import apply_ray_env, load_ray_env
 
     sets = load_ray_env()
     for key in {*sets.cluster, *sets.local}:
@@ -162,7 +162,7 @@ def cluster_ray_env() -> dict[str, str]:
 
 
 def run_checks(report: Report, tag: str | None) -> None:
-    from serving.store_factory import open_store
+    from core.store_factory import open_store
 
     started = time.monotonic()
     report.setup.append(f"Date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {_commit()}, {_machine()}; "

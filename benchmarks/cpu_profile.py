@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                  "ray/_private/log", "json/encoder.py")),
     ("model compute (torch, tokenizers, heads)", ("torch/", "transformers/", "sentence_transformers/", "tokenizers/",
                                                  "numpy/", "sklearn/", "onnxruntime/", "models/")),
-    ("decision store (SQLite)", ("serving/store.py", "sqlite3/", "serving/decision_log.py")),
+    ("decision store (SQLite)", ("core/store.py", "sqlite3/", "serving/decision_log.py")),
     ("adrisk pipeline (validation, fusion, policy)", ("serving/", "policy/", "deployments/", "multimodal/")),
     ("pydantic (request/response models)", ("pydantic/", "pydantic_core/")),
     ("(de)serialization (pickle, msgpack, protobuf, JSON)", ("pickle", "ray/cloudpickle/", "msgpack/", "copyreg",

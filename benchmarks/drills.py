@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks.report import publish
-from serving.net import free_port
+from core.net import free_port
 from tests.media import b64, encode, random_blocks
 
 PHASES = ["TextEncoder", "ImageRiskModel", "RiskScorer", "Ingress", "LlmDiagnoser"]
@@ -145,8 +145,8 @@ async def phase_run(url: str, phase: str, seconds: float) -> dict:
 
 
 def count_store(path: Path, phase: str, ids: set[str], feedback_ids: set[str]) -> dict:
-    from serving.config import StoreConfig
-    from serving.store_factory import open_store
+    from core.config import StoreConfig
+    from core.store_factory import open_store
 
     store = open_store(StoreConfig(path=str(path)))
     prefix = f"drill-{phase}-"
@@ -165,7 +165,7 @@ def main() -> None:
     parser.add_argument("--phases", nargs="*", default=PHASES)
     args = parser.parse_args()
 
-    from serving.launcher import start_local, stop_local
+    from commands.launcher import start_local, stop_local
 
     store = Path(tempfile.mkdtemp(prefix="adrisk-drill-")) / "decisions.sqlite3"
     url = start_local(profile="cpu", host="127.0.0.1", port=free_port(), grpc_port=free_port(),

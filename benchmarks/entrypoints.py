@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks.report import publish
-from serving.net import free_port
+from core.net import free_port
 
 TEXTS = ["Double your bitcoin in 24 hours, guaranteed", "Fresh sourdough bread delivered daily",
          "Lose 10 kg in a week with one pill", "Handmade oak furniture, free delivery", "Learn Spanish online"]
@@ -32,10 +32,10 @@ def ad(i: int) -> dict:
 def inprocess(seconds: float) -> float:
     import numpy as np
 
+    from core.config import load_config, resolve_project_path
     from models.heads import HeadSet
     from models.scoring import ScoreJob, TextPart, score_job
     from models.text_encoder import SentenceTransformerEncoder
-    from serving.config import load_config, resolve_project_path
 
     config = load_config("cpu")
     encoder = SentenceTransformerEncoder(config.text_encoder)
@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     baseline = inprocess(args.seconds)
-    from serving.launcher import start_local, stop_local
+    from commands.launcher import start_local, stop_local
 
     store = Path(tempfile.mkdtemp(prefix="adrisk-ep-")) / "d.sqlite3"
     grpc_port = free_port()

@@ -36,8 +36,8 @@ from benchmarks import cpu_profile
 from benchmarks.entrypoints import grpc_loop, http_loop, inprocess
 from benchmarks.report import publish
 from benchmarks.serving_vs_inprocess import CpuMeter, cpu_seconds, machine_info, process_title
-from serving.net import free_port
-from serving.ray_env import OFF_SWITCH, load_ray_env
+from commands.ray_env import OFF_SWITCH, load_ray_env
+from core.net import free_port
 
 NATIVE = "native, GIL released (Ray core C++, torch kernels, syscalls)"
 PROFILED = ("ProxyActor", "ServeReplica:adrisk:Ingress", "ServeReplica:adrisk:TextEncoder",
@@ -80,7 +80,7 @@ def child(port: int, grpc_port: int) -> None:
     """Run the service until stdin closes; print one JSON line with where it listens."""
     import tempfile
 
-    from serving.launcher import direct_ingress_targets, start_local, stop_local
+    from commands.launcher import direct_ingress_targets, start_local, stop_local
 
     store = Path(tempfile.mkdtemp(prefix="adrisk-hops-")) / "d.sqlite3"
     start_local(profile="cpu", host="127.0.0.1", port=port, grpc_port=grpc_port,

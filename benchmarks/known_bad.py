@@ -30,10 +30,10 @@ import numpy as np
 import psutil
 
 from benchmarks.report import publish
+from core.config import KnownBadRule
+from core.store import Feedback, Sighting, SQLiteDecisionStore, StoredDecision
 from policy.hamming_index import HammingIndex
 from policy.known_bad import KnownBadIndex
-from serving.config import KnownBadRule
-from serving.store import Feedback, Sighting, SQLiteDecisionStore, StoredDecision
 
 RADIUS = 6  # KnownBadRule.max_distance's default
 CREATIVE = 5  # hashes in a typical creative (images and sampled video frames)

@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks.report import publish
-from serving.net import free_port
+from core.net import free_port
 
 ADS = ["Double your Bitcoin in 24 hours! Send 0.1 BTC, get 0.2 BTC back, guaranteed.",
        "Miracle pill: lose 10 kg in a week without diet or exercise, doctors hate it.",
@@ -45,9 +45,9 @@ def contexts(n: int) -> list:
 
 
 async def raw(n: int) -> dict:
+    from core.config import load_config
     from models.diagnosis import PromptConfig, build_messages, diagnosis_schema
     from models.llm_engine import VllmEngine
-    from serving.config import load_config
 
     config = load_config("cpu")
     engine = VllmEngine(config.llm)
@@ -89,7 +89,7 @@ async def via_handle(n: int) -> dict:
 async def served(n: int) -> tuple[dict, dict]:
     import aiohttp
 
-    from serving.launcher import start_local, stop_local
+    from commands.launcher import start_local, stop_local
 
     store = Path(tempfile.mkdtemp(prefix="adrisk-llm-bench-")) / "d.sqlite3"
     url = start_local(profile="cpu", host="127.0.0.1", port=free_port(), grpc_port=free_port(),

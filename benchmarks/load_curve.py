@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import publish
-from serving.net import free_port
+from core.net import free_port
 
 TEXTS = ["Double your bitcoin in 24 hours, guaranteed", "Fresh sourdough bread delivered daily",
          "Lose 10 kg in a week with one pill", "Handmade oak furniture, free delivery", "Learn Spanish online"]
@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    from serving.launcher import start_local, stop_local
+    from commands.launcher import start_local, stop_local
 
     store = Path(tempfile.mkdtemp(prefix="adrisk-curve-")) / "d.sqlite3"
     url = start_local(profile="cpu", host="127.0.0.1", port=free_port(), grpc_port=free_port(),

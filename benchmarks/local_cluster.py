@@ -14,7 +14,7 @@ included, so this cluster is stopped by its own marks instead:
   after a grace period);
 - its temp dir is private, so the `ray_current_cluster` file that `ray start` writes is not the one
   a plain `ray.init()` elsewhere on the machine would read and join;
-- this process becomes the subreaper of its descendants (serving/cluster_watch.py), so the daemons
+- this process becomes the subreaper of its descendants (commands/cluster_watch.py), so the daemons
   `ray start` leaves behind are re-parented here and reaped when they end.
 """
 
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import psutil
 
-from serving.cluster_watch import adopt_orphans
-from serving.net import free_port
+from commands.cluster_watch import adopt_orphans
+from core.net import free_port
 
 TAG_VAR = "ADRISK_LOCAL_CLUSTER"
 RAY = str(Path(sys.executable).with_name("ray"))

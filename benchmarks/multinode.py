@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks.local_cluster import LocalRayCluster
-from serving.net import free_port
+from core.net import free_port
 
 
 def main() -> None:
@@ -34,14 +34,14 @@ def main() -> None:
     cluster = LocalRayCluster(cpus_per_node=1)
     try:
         cluster.start()
-        from serving.config import PROJECT_ROOT
+        from core.config import PROJECT_ROOT
 
         cluster.connect({"PYTHONPATH": str(PROJECT_ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
         import ray
         from ray import serve
 
+        from commands.launcher import APP_NAME
         from deployments.app import AppArgs, build_app
-        from serving.launcher import APP_NAME
 
         nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
         http_port = free_port()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchmarks.report import write_section
 from benchmarks.serving_vs_inprocess import machine_info, make_jpegs
-from serving.config import load_config
+from core.config import load_config
 
 
 def rate(fn: Callable[[], int], min_seconds: float = 3.0) -> float:

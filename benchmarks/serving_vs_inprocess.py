@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report import write_section
-from serving.config import PROJECT_ROOT, AdriskConfig, load_config
-from serving.net import free_port
+from core.config import PROJECT_ROOT, AdriskConfig, load_config
+from core.net import free_port
 
 PROFILE = "cpu"
 APP_NAME = "adrisk"
@@ -471,7 +471,7 @@ def run_phase(url: str, phase: Phase, run_id: str, cap_s: float) -> PhaseResult:
 
 def measure_served(plan: Plan, jpegs: list[bytes]) -> tuple[list[PhaseResult], float]:
     """(phase results, service start-up seconds)."""
-    from serving.launcher import start_local, stop_local
+    from commands.launcher import start_local, stop_local
 
     run_id = f"bench-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="adrisk-bench-") as tmp:

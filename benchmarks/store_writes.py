@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from benchmarks.report import publish
-from serving.config import StoreConfig
+from core.config import StoreConfig
 
 PHASE_START_TIMEOUT_S = 60
 
@@ -29,7 +29,7 @@ PHASE_START_TIMEOUT_S = 60
 def write_for(config: dict[str, Any], writer: str, hashes: int, pad: int, seconds: float, barrier: Any,
               results: Any) -> None:
     """Commit decisions for `seconds` after every writer is ready; report how many."""
-    from serving.store_factory import open_store
+    from core.store_factory import open_store
     from tests.store_workers import decision
 
     store = open_store(StoreConfig.model_validate(config))
@@ -47,8 +47,8 @@ def write_for(config: dict[str, Any], writer: str, hashes: int, pad: int, second
 
 
 def phase(server: Any, name: str, writers: int, hashes: int, pad: int, seconds: float) -> float:
-    from serving.pg_connection import connect
-    from serving.store_migrations import migrate
+    from core.pg_connection import connect
+    from core.store_migrations import migrate
 
     config = StoreConfig(url=server.create_database(name), password_file=str(server.password_file), pool_size=2)
     with connect(config) as conn:

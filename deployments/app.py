@@ -13,10 +13,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from ray.serve import Application
 
+from core.config import load_config
 from deployments.ingress import AdriskIngress
 from deployments.llm import LlmDiagnoser
 from deployments.models import ImageRiskModel, RiskScorer, TextEncoder
-from serving.config import load_config
 
 DEPLOYMENTS = {
     "Ingress": AdriskIngress,

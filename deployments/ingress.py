@@ -20,26 +20,10 @@ from ray import serve
 from ray.serve.grpc_util import RayServegRPCContext
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.quality import page_signal_categories, quality_record
-from serving import __version__, metrics
-from serving.auth import KeyRing
-from serving.config import AdriskConfig, load_config
-from serving.decision_log import decision_record, record_feedback, trend_report
-from serving.errors import AdriskError, NotReady, UnprocessableInput
-from serving.grpc_mapping import message_to_dict, model_to_message
-from serving.http_limits import BodyLimitMiddleware, validation_error
-from serving.moderation import (
-    MODERATIONS_PATH,
-    OpenAIErrorShape,
-    fetch_images,
-    moderation_response,
-    plan_moderation,
-    run_reviews,
-)
-from serving.pipeline import ReviewPipeline
-from serving.proto import adrisk_pb2 as pb
-from serving.rollout import RolloutWatcher
-from serving.schemas import (
+from core import metrics
+from core.config import AdriskConfig, load_config
+from core.errors import AdriskError, NotReady, UnprocessableInput
+from core.schemas import (
     BatchItemResult,
     BatchReviewRequest,
     BatchReviewResponse,
@@ -57,7 +41,24 @@ from serving.schemas import (
     TaxonomyResponse,
     TrendsResponse,
 )
-from serving.store_factory import open_store
+from core.store_factory import open_store
+from models.quality import page_signal_categories, quality_record
+from serving import __version__
+from serving.auth import KeyRing
+from serving.decision_log import decision_record, record_feedback, trend_report
+from serving.grpc_mapping import message_to_dict, model_to_message
+from serving.http_limits import BodyLimitMiddleware, validation_error
+from serving.moderation import (
+    MODERATIONS_PATH,
+    OpenAIErrorShape,
+    fetch_images,
+    moderation_response,
+    plan_moderation,
+    run_reviews,
+)
+from serving.pipeline import ReviewPipeline
+from serving.proto import adrisk_pb2 as pb
+from serving.rollout import RolloutWatcher
 
 log = logging.getLogger("ray.serve")
 
@@ -347,7 +348,7 @@ class AdriskIngress:
 
     # ------------------------------------------------------------------------ gRPC (adrisk.v1)
     # Ray's gRPC proxy calls these by RPC method name with the request message; errors become the
-    # status code of the one AdriskError type per failure (serving/errors.py).
+    # status code of the one AdriskError type per failure (core/errors.py).
     async def Review(self, request: pb.ReviewRequest, grpc_context: RayServegRPCContext) -> pb.ReviewResponse:
         async def run() -> ReviewResponse:
             return await self.review(_validated(ReviewRequest, message_to_dict(request)))

@@ -8,11 +8,11 @@ from typing import Any
 
 from ray import serve
 
+from core import metrics
+from core.config import load_config
 from models.diagnosis import PromptConfig, ReviewContext, build_messages, diagnosis_schema, validate_diagnosis
 from models.llm_engine import VllmEngine
 from models.llm_vision import VisualInput, visual_inputs
-from serving import metrics
-from serving.config import load_config
 
 log = logging.getLogger("ray.serve")
 

@@ -24,6 +24,9 @@ import numpy as np
 from PIL import Image
 from ray import serve
 
+from core import metrics
+from core.config import load_config, resolve_project_path
+from core.errors import AdriskError
 from models.heads import HeadSet
 from models.image_models import ImageResult, build_image_backend
 from models.registry import Registry
@@ -31,11 +34,8 @@ from models.scoring import ScoreJob, ScoreResult, score_job
 from models.text_encoder import SentenceTransformerEncoder
 from multimodal.images import configure_pillow, decode_image
 from multimodal.ocr import ocr_image, tesseract_available
+from multimodal.phash import phash
 from multimodal.video import DecodedVideo, decode_video
-from policy.known_bad import phash
-from serving import metrics
-from serving.config import load_config, resolve_project_path
-from serving.errors import AdriskError
 
 log = logging.getLogger("ray.serve")
 

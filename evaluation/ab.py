@@ -9,10 +9,10 @@ from typing import Any
 
 import yaml
 
+from core.config import load_config, resolve_config_path
+from core.schemas import Advertiser
+from core.store import DecisionStore
 from policy.decision import fuse_and_decide
-from serving.config import load_config, resolve_config_path
-from serving.schemas import Advertiser
-from serving.store import DecisionStore
 
 
 def _advertiser(facts: dict[str, float]) -> Advertiser | None:

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from core.config import load_config, resolve_config_path
 from models.corpora import BENIGN_COMMERCIAL
-from serving.config import load_config, resolve_config_path
 
 GRID = np.round(np.arange(0.05, 0.995, 0.01), 2)
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serving.schemas import ReviewRequest
+from core.schemas import ReviewRequest
 
 
 @dataclass

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from serving.config import CONFIG_DIR
+from core.config import CONFIG_DIR
 
 CONFIG_PATH = CONFIG_DIR / "page_corpus.yaml"
 KINDS = ("landing", "shop", "login", "app", "docs", "error")
@@ -650,7 +650,7 @@ def with_local_sources(specs: list[SourceSpec]) -> CorpusConfig:
 
 
 def default_cache() -> Path:
-    from serving.config import resolve_project_path
+    from core.config import resolve_project_path
 
     return resolve_project_path("var/page-corpus-cache")
 

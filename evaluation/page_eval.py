@@ -207,13 +207,13 @@ class InProcessReviewer:
     def __init__(self, profile: str = "cpu") -> None:
         import numpy as np
 
+        from core.config import StoreConfig, load_config, resolve_project_path
+        from core.errors import UnprocessableInput
+        from core.store_factory import open_store
         from models.heads import HeadSet
         from models.scoring import score_job
         from models.text_encoder import SentenceTransformerEncoder
-        from serving.config import StoreConfig, load_config, resolve_project_path
-        from serving.errors import UnprocessableInput
         from serving.pipeline import ReviewPipeline
-        from serving.store_factory import open_store
 
         self.config = config = load_config(profile, {"llm": None})
         encoder = SentenceTransformerEncoder(config.text_encoder)
@@ -244,8 +244,8 @@ class InProcessReviewer:
     def run(self, cases: list[PageCase], batch_size: int = 16, progress: bool = True) -> list[PageOutcome]:
         from tqdm import tqdm
 
-        from serving.errors import AdriskError
-        from serving.schemas import ReviewRequest
+        from core.errors import AdriskError
+        from core.schemas import ReviewRequest
 
         bar = tqdm(total=len(cases), unit="page", desc="pages", disable=not progress)
 
@@ -519,7 +519,7 @@ def _local_model_idents(profile: str) -> str:
     """The text-head set and page head this checkout would serve (name@version + weights digest)."""
     import hashlib
 
-    from serving.config import load_config, resolve_project_path
+    from core.config import load_config, resolve_project_path
 
     heads = load_config(profile, {"llm": None}).heads
     out = []
@@ -550,7 +550,7 @@ def evaluate_corpus(corpus: Path, report: Path, *, url: str | None = None, local
             reviewer.close()
         where = "in-process ReviewPipeline (the ingress's code; model calls in this process)"
     else:
-        from evaluation.commands import service_thresholds
+        from evaluation.runner import service_thresholds
 
         stop = None
         if local:

@@ -7,6 +7,8 @@ feeds advertiser history or the known-bad bank, and can be rerun with the same i
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,3 +103,11 @@ async def run_through_service(
     finally:
         bar.close()
     return [o for chunk in results if chunk for o in chunk]
+
+
+def service_thresholds(url: str) -> tuple[dict[str, tuple[float, float]], str]:
+    """The running policy's thresholds, from the service itself (GET /v1/taxonomy)."""
+    with urllib.request.urlopen(f"{url.rstrip('/')}/v1/taxonomy", timeout=30) as resp:
+        doc = json.load(resp)
+    return ({c["id"]: (c["thresholds"]["review"], c["thresholds"]["reject"]) for c in doc["categories"]},
+            doc["policy_version"])

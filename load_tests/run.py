@@ -21,8 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from serving.launcher import wait_ready
-from serving.net import free_port
+from commands.launcher import wait_ready
+from core.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def start_service(profile: str, scratch: Path) -> tuple[subprocess.Popen, str, s
     port, grpc_port = free_port(), free_port()
     log = (scratch / "service.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "serving.cli", "serve", "--profile", profile, "--port", str(port),
+        [sys.executable, "-m", "commands.cli", "serve", "--profile", profile, "--port", str(port),
          "--grpc-port", str(grpc_port), "--store", str(scratch / "decisions.sqlite3")],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return proc, f"http://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}"
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         proc, url, grpc_target = start_service(args.profile, scratch)
         print(f"starting the service at {url} (gRPC {grpc_target}); log: {scratch / 'service.log'}", flush=True)
     try:
-        wait_ready(url, 600)  # serving.launcher's: light (no Ray import), TimeoutError with the last answer
+        wait_ready(url, 600)  # commands.launcher's: light (no Ray import), TimeoutError with the last answer
         env = {**os.environ, "LOAD_PAYLOADS": str(payloads), "LOAD_GRPC_TARGET": grpc_target or "127.0.0.1:9000",
                "LOAD_SUMMARIES": "1" if args.summaries else "0"}
         locust = [sys.executable, "-m", "locust", "-f", str(ROOT / "load_tests" / "locustfile.py"), "--headless",

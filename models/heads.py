@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from serving.config import Taxonomy
+from core.config import Taxonomy
 
 URL_HASH_FEATURES = 2**17
 TEXT_HASH_FEATURES = 2**18

@@ -15,8 +15,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from core.config import ImageModelConfig, Taxonomy, resolve_config_path, resolve_model_source
 from models.base import ModelBackend, configure_torch, offline_if_local, torch_dtype
-from serving.config import ImageModelConfig, Taxonomy, resolve_config_path, resolve_model_source
 
 
 @dataclass

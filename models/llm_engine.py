@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.config import LlmConfig, resolve_model_source, resolve_project_path
 from models.model_files import WHEEL_PREFIX, member_path
-from serving.config import LlmConfig, resolve_model_source, resolve_project_path
 
 
 @dataclass

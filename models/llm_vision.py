@@ -13,9 +13,9 @@ from typing import Any
 
 from PIL import Image
 
+from core.config import Limits
 from multimodal.images import decode_image
 from multimodal.video import decode_video
-from serving.config import Limits
 
 _CITED_TIME = re.compile(r"^video@(\d+(?:\.\d+)?)s")
 

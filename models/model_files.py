@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.config import PROJECT_ROOT, resolve_project_path
+from core.config import PROJECT_ROOT, resolve_project_path
 
 WHEEL_PREFIX = "wheel:"
 PINS = PROJECT_ROOT / "requirements" / "models.txt"

@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
+from core.config import AdriskConfig, resolve_config_path
+from core.schemas import BenignCommercial, CategoryQuality, HeldoutFigures, QualityBacking, ThresholdFigures
 from models.scoring import UNMEASURED
-from serving.config import AdriskConfig, resolve_config_path
-from serving.schemas import BenignCommercial, CategoryQuality, HeldoutFigures, QualityBacking, ThresholdFigures
 
 
 def _figures(kind: str, data: str, doc: dict[str, Any]) -> HeldoutFigures:

@@ -20,8 +20,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.config import AdriskConfig, resolve_project_path
 from models.model_files import WHEEL_PREFIX, wheel_identity
-from serving.config import AdriskConfig, resolve_project_path
 
 Component = Literal["text_heads", "page_head", "policy", "text_encoder", "image_model", "llm"]
 COMPONENTS: tuple[str, ...] = ("text_heads", "page_head", "policy", "text_encoder", "image_model", "llm")

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from core.config import TextEncoderConfig, resolve_model_source
 from models.base import ModelBackend, configure_torch, offline_if_local, torch_dtype
-from serving.config import TextEncoderConfig, resolve_model_source
 
 
 class SentenceTransformerEncoder(ModelBackend[str, np.ndarray]):

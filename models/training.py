@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.config import AdriskConfig
 from models.corpora import BENIGN_COMMERCIAL, SOURCE_NOTES, Example, load_all
 from models.head_metrics import at_thresholds, auprc, binary_metrics, flag_rate
 from models.heads import HeadSet, prompts_digest, text_vectorizer, url_vectorizer
 from models.model_files import file_sha256
 from models.splits import CALIBRATION_PERCENT, EVALUATION_PERCENT, group_key, split_of, url_split
-from serving.config import AdriskConfig
 
 if TYPE_CHECKING:
-    from serving.store import DecisionStore
+    from core.store import DecisionStore
 
 SEED = 20261124
 SPLIT_RULE = (f"by group (template, domain, author, question, collection, else normalised text): "
@@ -398,7 +398,7 @@ def cached_embeddings(
 ) -> np.ndarray:
     """Embeddings are a pure function of (encoder, text): cached per text under var/cache, so adding
     a set embeds only its new rows."""
-    from serving.config import PROJECT_ROOT
+    from core.config import PROJECT_ROOT
 
     encoder_key = hashlib.sha256(json.dumps([config.text_encoder.name, config.text_encoder.version,
                                              config.text_encoder.max_seq_length]).encode()).hexdigest()[:16]

@@ -34,8 +34,8 @@ from aiohttp import hdrs
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from serving.config import FetchConfig
-from serving.errors import InvalidInput, PayloadTooLarge, Unavailable, UnprocessableInput
+from core.config import FetchConfig
+from core.errors import InvalidInput, PayloadTooLarge, Unavailable, UnprocessableInput
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from serving.config import Limits
-from serving.errors import InvalidInput, PayloadTooLarge, UnprocessableInput, UnsupportedMediaType
+from core.config import Limits
+from core.errors import InvalidInput, PayloadTooLarge, UnprocessableInput, UnsupportedMediaType
 
 # Truncated files must fail, not decode as half-grey images.
 ImageFile.LOAD_TRUNCATED_IMAGES = False

@@ -10,8 +10,8 @@ from concurrent.futures import Executor
 
 from PIL import Image, ImageOps
 
+from core.config import OcrConfig
 from multimodal.text import normalise
-from serving.config import OcrConfig
 
 
 def tesseract_available() -> bool:

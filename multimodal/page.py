@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from core.errors import InvalidInput, PayloadTooLarge
 from multimodal.page_guard import bounded_prefix
 from multimodal.page_rules import load_page_signals, normalize_text
 from multimodal.page_signals import detect_signals
@@ -27,7 +28,6 @@ from multimodal.page_types import (
     Resource,
 )
 from multimodal.page_urls import absolute_url, hostname, path_extension, registrable_domain
-from serving.errors import InvalidInput, PayloadTooLarge
 
 __all__ = ["FormField", "FormInfo", "IframeInfo", "PageAnalysis", "PageSignal", "Resource", "analyze_page"]
 

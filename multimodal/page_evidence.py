@@ -109,7 +109,7 @@ def phishing_support(signals: list[PageSignal], rules: ModelEvidenceRules) -> tu
 
 
 def page_evidence_gate(signals: list[PageSignal], config) -> PageEvidenceGate:
-    """The gate for a page with these signals, under `config` (serving.config.AdriskConfig) thresholds."""
+    """The gate for a page with these signals, under `config` (core.config.AdriskConfig) thresholds."""
     rules = load_page_signals().model_evidence
     enforcement = {c.id: c.enforcement for c in config.taxonomy.categories}
     page_text, url_models = tuple(rules.page_text_sources), tuple(rules.url_model_sources)

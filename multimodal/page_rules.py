@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from serving.config import CONFIG_DIR, Taxonomy
+from core.config import CONFIG_DIR, Taxonomy
 
 # Strength levels each signal must define in page_signals.yaml (the detectors look them up).
 REQUIRED_SCORES: dict[str, set[str]] = {

@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from serving.config import Limits
-from serving.errors import InvalidInput, PayloadTooLarge, UnprocessableInput, UnsupportedMediaType
+from core.config import Limits
+from core.errors import InvalidInput, PayloadTooLarge, UnprocessableInput, UnsupportedMediaType
 
 ACCEPTED_CONTAINERS = "MP4/MOV (ftyp), WebM/Matroska (EBML), AVI (RIFF)"
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from core.config import AdriskConfig
+from core.schemas import Action, Advertiser, Consistency, Decision, Diagnosis, Severity
 from policy.fusion import FusionOutcome, fuse
-from serving.config import AdriskConfig
-from serving.schemas import Action, Advertiser, Decision
 
 
 def repeat_or_throwaway(advertiser: Advertiser | None, config: AdriskConfig) -> str | None:
@@ -95,3 +95,37 @@ def _decide_scores(scores: dict[str, float], advertiser: Advertiser | None, conf
         traffic_multiplier=1.0,
         policy_version=f"{config.policy.name}@{config.policy.version}",
     )
+
+
+RAISING_SEVERITIES = {Severity.high, Severity.critical}
+RAISE_MIN_CONFIDENCE = 0.5
+
+
+def merge_decision(
+    decision: Decision, diagnosis: Diagnosis, scores: dict[str, float], min_score: float
+) -> Decision:
+    """The LLM explains; it may raise approve/deboost to human_review, and never lowers anything.
+
+    `diagnosis` is the one check_against_evidence returned: its `violations` are the supported ones
+    only (category at or above its review threshold) and its `confidence` is the capped one. A
+    raise needs a serious supported violation whose category also scored ≥ min_score, with capped
+    confidence ≥ 0.5, so a small model's hallucinated category cannot send clean ads to reviewers.
+    (An approved ad has no category at review, so in practice the raise is deboost → human_review.)
+    """
+    if diagnosis.consistency is Consistency.unchecked:
+        raise ValueError("merge_decision needs a diagnosis checked against the evidence")
+    if decision.action not in (Action.approve, Action.deboost):
+        return decision
+    serious = [v for v in diagnosis.violations
+               if v.severity in RAISING_SEVERITIES and scores.get(v.category, 0.0) >= min_score]
+    if not serious or diagnosis.confidence < RAISE_MIN_CONFIDENCE:
+        return decision
+    cats = list(dict.fromkeys(v.category for v in serious))
+    reason = (f"LLM diagnosis flagged {', '.join(cats)} ({serious[0].severity.value}, confidence "
+              f"{diagnosis.confidence:.2f}): raised to human_review")
+    return decision.model_copy(update={
+        "action": Action.human_review,
+        "categories": list(dict.fromkeys(decision.categories + cats)),
+        "reasons": [reason, *decision.reasons],
+        "traffic_multiplier": 0.0,
+    })

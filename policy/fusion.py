@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from serving.config import AdriskConfig, Condition, FusionRule
-from serving.schemas import ReviewRequest
+from core.config import AdriskConfig, Condition, FusionRule
+from core.schemas import ReviewRequest
 
 
 def _rate(part: int | None, whole: int | None) -> float | None:

@@ -21,19 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from core.config import KnownBadRule
+from core.store import DecisionStore, HashRecord, Sighting
 from policy.hamming_index import HammingIndex
-from serving.config import KnownBadRule
-from serving.store import DecisionStore, HashRecord, Sighting
 
 MAX_TREND_RECORDS = 20_000
-
-
-def phash(image: Image.Image) -> int:
-    import imagehash
-
-    return int(str(imagehash.phash(image)), 16)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from serving.errors import Overloaded
-from serving.schemas import ReviewRequest
+from core.errors import Overloaded
+from core.schemas import ReviewRequest
 
 MIB = 1024 * 1024
 

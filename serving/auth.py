@@ -32,8 +32,8 @@ from urllib.parse import unquote
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from serving.config import AdriskConfig, load_config, resolve_project_path
-from serving.errors import PermissionDenied, Unauthenticated
+from core.config import AdriskConfig, load_config, resolve_project_path
+from core.errors import PermissionDenied, Unauthenticated
 from serving.http_limits import validation_error
 
 log = logging.getLogger("ray.serve")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from serving.config import AdriskConfig
-from serving.errors import NotFound, UnprocessableInput
-from serving.schemas import (
+from core.config import AdriskConfig
+from core.errors import NotFound, UnprocessableInput
+from core.schemas import (
     Action,
     DecisionRecord,
     FeedbackRecord,
@@ -16,7 +16,7 @@ from serving.schemas import (
     TrendCluster,
     TrendsResponse,
 )
-from serving.store import DecisionStore, Feedback
+from core.store import DecisionStore, Feedback
 
 MAX_TREND_WINDOW_S = 90 * 86400.0
 

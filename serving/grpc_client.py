@@ -14,10 +14,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from serving.grpc_mapping import message_to_dict
-from serving.proto import adrisk_pb2 as pb
-from serving.proto import adrisk_pb2_grpc
-from serving.schemas import (
+from core.schemas import (
     BatchReviewResponse,
     DecisionRecord,
     FeedbackResponse,
@@ -25,6 +22,9 @@ from serving.schemas import (
     ReviewResponse,
     TaxonomyResponse,
 )
+from serving.grpc_mapping import message_to_dict
+from serving.proto import adrisk_pb2 as pb
+from serving.proto import adrisk_pb2_grpc
 
 
 def request_message(request: ReviewRequest | dict[str, Any]) -> pb.ReviewRequest:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from serving.errors import (
+from core.errors import (
     AdriskError,
     InvalidInput,
     PayloadTooLarge,

@@ -17,10 +17,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from multimodal.fetch import FetchedPage, fetch_page
-from serving.config import AdriskConfig, FetchConfig, ModerationModel
-from serving.errors import AdriskError, InvalidInput, NotFound, PayloadTooLarge
-from serving.schemas import (
+from core.config import AdriskConfig, FetchConfig, ModerationModel
+from core.errors import AdriskError, InvalidInput, NotFound, PayloadTooLarge
+from core.schemas import (
     OPENAI_CATEGORIES,
     AdriskVerdict,
     Creative,
@@ -35,6 +34,7 @@ from serving.schemas import (
     ReviewRequest,
     ReviewResponse,
 )
+from multimodal.fetch import FetchedPage, fetch_page
 
 MODERATIONS_PATH = "/v1/moderations"
 Fetch = Callable[..., Awaitable[FetchedPage]]

@@ -21,24 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from models.diagnosis import ReviewContext, check_against_evidence, merge_decision
-from models.page_phishing import PagePhishingHead
-from models.scoring import ImagePart, ScoreJob, ScoreResult, Signal, TextPart, aggregate_video
-from multimodal.fetch import fetch_page
-from multimodal.images import probe_image
-from multimodal.page import analyze_page
-from multimodal.page_evidence import PageEvidenceGate, page_evidence_gate
-from multimodal.text import chunk_words, normalise
-from multimodal.video import probe_video
-from policy.decision import fuse_and_decide
-from policy.fusion import request_facts
-from policy.known_bad import KnownBadIndex, apply_matches
-from serving import metrics
-from serving.admission import MIB, AdmissionGate
-from serving.background import BackgroundTasks
-from serving.config import AdriskConfig, resolve_project_path
-from serving.decision_log import settled_response
-from serving.errors import (
+from core import metrics
+from core.config import AdriskConfig, resolve_project_path
+from core.errors import (
     AdriskError,
     Conflict,
     DeadlineExceeded,
@@ -47,8 +32,7 @@ from serving.errors import (
     Unavailable,
     UnprocessableInput,
 )
-from serving.rollout import RolloutPlan, RolloutWatcher
-from serving.schemas import (
+from core.schemas import (
     Action,
     Advertiser,
     Decision,
@@ -59,7 +43,23 @@ from serving.schemas import (
     ReviewResponse,
     SummaryStatus,
 )
-from serving.store import DecisionStore, Sighting, StoredDecision
+from core.store import DecisionStore, Sighting, StoredDecision
+from models.diagnosis import ReviewContext, check_against_evidence
+from models.page_phishing import PagePhishingHead
+from models.scoring import ImagePart, ScoreJob, ScoreResult, Signal, TextPart, aggregate_video
+from multimodal.fetch import fetch_page
+from multimodal.images import probe_image
+from multimodal.page import analyze_page
+from multimodal.page_evidence import PageEvidenceGate, page_evidence_gate
+from multimodal.text import chunk_words, normalise
+from multimodal.video import probe_video
+from policy.decision import fuse_and_decide, merge_decision
+from policy.fusion import request_facts
+from policy.known_bad import KnownBadIndex, apply_matches
+from serving.admission import MIB, AdmissionGate
+from serving.background import BackgroundTasks
+from serving.decision_log import settled_response
+from serving.rollout import RolloutPlan, RolloutWatcher
 
 Call = Callable[..., Awaitable[Any]]
 log = logging.getLogger("ray.serve")
@@ -684,7 +684,7 @@ async def _done(value: Any) -> Any:
 
 
 def _error_from_item(item: dict[str, Any], source: str) -> AdriskError:
-    from serving import errors
+    from core import errors
 
     cls = next(
         (c for c in vars(errors).values()

@@ -24,9 +24,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core.config import AdriskConfig, load_config, resolve_project_path
+from core.store import DecisionStore
 from models.registry import Registry
-from serving.config import AdriskConfig, load_config, resolve_project_path
-from serving.store import DecisionStore
 
 ROLLOUT_COMPONENTS = ("text_heads", "policy")
 

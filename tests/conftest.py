@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.config import CONFIG_DIR
-from serving.net import free_port
+from core.config import CONFIG_DIR
+from core.net import free_port
 
 pytest_plugins = ["tests.store_fixtures"]  # `store`, `store_config`, `pg_server`: both store backends
 
@@ -35,7 +35,7 @@ class Service:
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    from serving.launcher import start_local, stop_local
+    from commands.launcher import start_local, stop_local
 
     store = tmp_path_factory.mktemp("store") / "decisions.sqlite3"
     registry = tmp_path_factory.mktemp("registry")  # versions the tests train and register
@@ -67,3 +67,15 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 def client(service: Service) -> Iterator[httpx.Client]:
     with service.client() as c:
         yield c
+
+
+SERVICE_FIXTURES = {"service", "client"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tiers: a test that needs the running service (or is marked slow) is not `fast`; the rest are
+    in-process and make up `make test-fast` (`pytest -m fast`)."""
+    for item in items:
+        if item.get_closest_marker("slow") or SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            continue
+        item.add_marker(pytest.mark.fast)

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from serving.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT
 
 LOCAL_PROMTOOL = PROJECT_ROOT / "var" / "tools" / "bin" / "promtool"  # where `make system-deps` puts it
 DASHBOARD = PROJECT_ROOT / "deployments" / "grafana" / "adrisk.json"

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from serving.net import free_port
+from core.net import free_port
 
 PACKAGE_BIN = Path("/usr/lib/postgresql")
 MISSING = ("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or under "

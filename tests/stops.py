@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from serving.config import PROJECT_ROOT
-from serving.net import free_port
+from core.config import PROJECT_ROOT
+from core.net import free_port
 
 TAG_VAR = "ADRISK_STOP_TEST"
 CLEAN_WITHIN_S = 30.0
@@ -121,7 +121,7 @@ def start_serve(tmp_path: Path) -> Served:
     env.pop("ADRISK_TEST_SKIP_LLM", None)
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "serving.cli", "serve", "--port", str(port), "--grpc-port", str(free_port()),
+            [sys.executable, "-m", "commands.cli", "serve", "--port", str(port), "--grpc-port", str(free_port()),
              "--store", str(tmp_path / "decisions.sqlite3")],
             cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from serving.config import StoreConfig
-from serving.store import DecisionStore
+from core.config import StoreConfig
+from core.store import DecisionStore
 from tests.postgres_server import PostgresServer, PostgresUnavailable
 
 _databases = itertools.count(1)
@@ -36,8 +36,8 @@ def fresh_pg_config(server: PostgresServer, migrate: bool = True, **settings: ob
     config = StoreConfig(url=server.create_database(f"adrisk_test_{next(_databases)}"),
                          password_file=str(server.password_file), **settings)
     if migrate:
-        from serving.pg_connection import connect
-        from serving.store_migrations import migrate as apply
+        from core.pg_connection import connect
+        from core.store_migrations import migrate as apply
 
         with connect(config) as conn:
             apply(conn)
@@ -53,7 +53,7 @@ def store_config(request: pytest.FixtureRequest, tmp_path) -> StoreConfig:
 
 @pytest.fixture
 def store(store_config: StoreConfig) -> Iterator[DecisionStore]:
-    from serving.store_factory import open_store
+    from core.store_factory import open_store
 
     opened = open_store(store_config)
     try:

@@ -7,8 +7,8 @@ import os
 import time
 from typing import Any
 
-from serving.config import StoreConfig
-from serving.store import Sighting, StoredDecision
+from core.config import StoreConfig
+from core.store import Sighting, StoredDecision
 
 
 def decision(rid: str, writer: str, at: float, sightings: int = 3, pad: int = 0) -> StoredDecision:
@@ -27,7 +27,7 @@ def report(results: Any, target: Any, *args: Any) -> None:
 
 def same_ids(config: dict[str, Any], writer: str, ids: list[str], barrier: Any) -> dict[str, dict]:
     """insert_if_absent every id, all writers released together: id → the response this writer got."""
-    from serving.store_factory import open_store
+    from core.store_factory import open_store
 
     store = open_store(StoreConfig.model_validate(config))
     try:
@@ -40,8 +40,8 @@ def same_ids(config: dict[str, Any], writer: str, ids: list[str], barrier: Any) 
 
 def migrate_together(config: dict[str, Any], barrier: Any) -> list[str]:
     """Apply the migrations at the same moment as the other processes; the labels this one applied."""
-    from serving.pg_connection import connect
-    from serving.store_migrations import migrate
+    from core.pg_connection import connect
+    from core.store_migrations import migrate
 
     with connect(StoreConfig.model_validate(config)) as conn:
         barrier.wait(timeout=60)
@@ -51,7 +51,7 @@ def migrate_together(config: dict[str, Any], barrier: Any) -> list[str]:
 def keep_writing(config: dict[str, Any], writer: str, acks: Any, stop: Any) -> None:
     """put() decisions with 5 hashes each until told to stop; every acknowledged id goes to `acks`
     after put() returned (committed). A put that fails (past the store's own retries) is not acked."""
-    from serving.store_factory import open_store
+    from core.store_factory import open_store
 
     store = open_store(StoreConfig.model_validate(config))
     i = 0

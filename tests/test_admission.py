@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import Overloaded
+from core.schemas import ReviewRequest
 from serving.admission import AdmissionGate, request_bytes
-from serving.errors import Overloaded
-from serving.schemas import ReviewRequest
 
 
 def review(text: str = "x", image_chars: int = 0) -> ReviewRequest:

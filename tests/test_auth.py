@@ -9,6 +9,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from core.config import AuthConfig, load_config
+from core.errors import PermissionDenied, Unauthenticated
 from serving.auth import (
     KeyRing,
     check_bind,
@@ -19,8 +21,6 @@ from serving.auth import (
     read_keys_file,
     write_keys_file,
 )
-from serving.config import AuthConfig, load_config
-from serving.errors import PermissionDenied, Unauthenticated
 
 
 class Clock:

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from benchmarks import capacity
-from serving.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT
 
 
 def _cost(value: float) -> dict:

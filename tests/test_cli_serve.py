@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from serving.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT
 from tests.stops import assert_running_cluster, start_serve, wait_clean
 
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from benchmarks.local_cluster import tagged_processes
-from serving.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

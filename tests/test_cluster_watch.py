@@ -1,4 +1,4 @@
-"""serving/cluster_watch.py on real processes, without Ray (quick): a dead "raylet" is reported at
+"""commands/cluster_watch.py on real processes, without Ray (quick): a dead "raylet" is reported at
 once, a stop on purpose is not, orphans are adopted and ended. Runs in a child interpreter, since
 becoming a subreaper would change the pytest process for every later test."""
 
@@ -11,11 +11,11 @@ import signal
 import subprocess
 import sys
 
-from serving.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT
 
 SCRIPT = r"""
 import json, os, shutil, subprocess, sys, threading, time
-from serving.cluster_watch import ClusterWatch, adopt_orphans, end_descendants
+from commands.cluster_watch import ClusterWatch, adopt_orphans, end_descendants
 
 tmp, mode = sys.argv[1], sys.argv[2]
 out = {"subreaper": adopt_orphans()}

@@ -6,10 +6,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from core.config import CONFIG_DIR, load_config
+from core.schemas import Advertiser
 from models.image_models import ClassMap, imagenet_label_names
 from policy.decision import decide
-from serving.config import CONFIG_DIR, load_config
-from serving.schemas import Advertiser
 
 CONFIG = load_config("cpu")
 
@@ -100,8 +100,8 @@ def test_precedence_is_policy_data():
 
 @pytest.mark.parametrize("profile", ["cpu", "gpu"])
 def test_serve_configs_are_valid_ray_configs_for_our_graph(profile):
+    from commands.launcher import read_serve_config
     from deployments.app import DEPLOYMENTS
-    from serving.launcher import read_serve_config
 
     doc = read_serve_config(None, profile)  # validated against Ray's ServeDeploySchema
     (app,) = doc["applications"]
@@ -112,7 +112,7 @@ def test_serve_configs_are_valid_ray_configs_for_our_graph(profile):
 
 
 def test_serve_config_typo_is_refused(tmp_path):
-    from serving.launcher import read_serve_config
+    from commands.launcher import read_serve_config
 
     doc = yaml.safe_load((CONFIG_DIR / "serve" / "cpu.yaml").read_text())
     doc["applications"][0]["deployments"][0]["num_replicaz"] = 2

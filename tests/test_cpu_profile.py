@@ -9,7 +9,7 @@ RAW = "\n".join([
     "Thread.run (threading.py:982);Replica._wrap_request (ray/serve/_private/replica.py:2514);"
     "Logger.info (logging/__init__.py:1489) 7",
     # Our store called from the pipeline: the store, not the pipeline.
-    "Ingress.review (deployments/ingress.py:210);Store.put (serving/store.py:88);"
+    "Ingress.review (deployments/ingress.py:210);Store.put (core/store.py:88);"
     "Connection.execute (sqlite3/dbapi2.py:1) 3",
     # Plumbing frames are skipped: the caller below them gets the sample.
     "handle (ray/serve/_private/router.py:1149);_GeneratorContextManager.__exit__ (contextlib.py:144) 2",

@@ -9,9 +9,10 @@ import sqlite3
 import pytest
 from PIL import Image, ImageEnhance
 
-from policy.known_bad import KnownBadIndex, apply_matches, phash, trends
-from serving.config import KnownBadRule
-from serving.store import Feedback, Sighting, SQLiteDecisionStore, StoredDecision
+from core.config import KnownBadRule
+from core.store import Feedback, Sighting, SQLiteDecisionStore, StoredDecision
+from multimodal.phash import phash
+from policy.known_bad import KnownBadIndex, apply_matches, trends
 from tests.media import encode, landscape_photo, random_blocks, rifle_drawing
 
 RULE = KnownBadRule(max_distance=6, boost=0.35, trend_distance=8)

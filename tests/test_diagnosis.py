@@ -6,18 +6,17 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from core.config import Thresholds, load_config
+from core.schemas import Consistency, Diagnosis, LlmDiagnosis
 from models.diagnosis import (
     PromptConfig,
     ReviewContext,
     build_messages,
     check_against_evidence,
     diagnosis_schema,
-    merge_decision,
     validate_diagnosis,
 )
-from policy.decision import decide
-from serving.config import Thresholds, load_config
-from serving.schemas import Consistency, Diagnosis, LlmDiagnosis
+from policy.decision import decide, merge_decision
 
 CONFIG = load_config("cpu")
 IDS = CONFIG.taxonomy.ids

@@ -10,8 +10,8 @@ import uuid
 import httpx
 import pytest
 
+from commands.launcher import direct_ingress_targets
 from serving.grpc_client import AdriskClient
-from serving.launcher import direct_ingress_targets
 
 TEXT = "Double your bitcoin in 24 hours, guaranteed returns"
 

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from core.config import load_config
 from evaluation.calibrate import Rows, Targets, benign_review_rate, fit
 from evaluation.dataset import LabeledExample, load_set
 from evaluation.metrics import evaluate
 from evaluation.runner import Outcome
-from serving.config import load_config
 
 IDS = load_config("cpu").taxonomy.ids
 

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from core.config import FetchConfig
+from core.errors import AdriskError, InvalidInput, PayloadTooLarge, Unavailable, UnprocessableInput
 from multimodal.fetch import (
     MAX_URL_LENGTH,
     FetchedPage,
@@ -27,8 +29,6 @@ from multimodal.fetch import (
     is_forbidden_address,
     parse_ip_literal,
 )
-from serving.config import FetchConfig
-from serving.errors import AdriskError, InvalidInput, PayloadTooLarge, Unavailable, UnprocessableInput
 
 MAX_BYTES = 4096
 PAGE = b"<!doctype html><html><head><title>Offer</title></head><body>Buy now</body></html>"

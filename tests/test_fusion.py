@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from core.config import load_config
+from core.schemas import Action, ReviewRequest
 from policy.decision import decide
 from policy.fusion import fuse, request_facts
-from serving.config import load_config
-from serving.schemas import Action, ReviewRequest
 
 CONFIG = load_config("cpu")
 

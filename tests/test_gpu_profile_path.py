@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from core.config import load_config
 from models.image_models import build_image_backend
-from serving.config import load_config
 from tests.media import landscape_photo, rifle_drawing
 
 

@@ -10,10 +10,10 @@ from collections import defaultdict
 
 import pytest
 
+from core.config import PROJECT_ROOT
 from models.corpora import Example, normalise
 from models.splits import SPLITS, group_key, registrable_domain, split_of, url_split
 from models.training import assign_splits, head_dataset, load_examples, load_phishing_urls
-from serving.config import PROJECT_ROOT
 
 DATA = PROJECT_ROOT.parent / "shared" / "data"
 pytestmark = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is not beside the project")

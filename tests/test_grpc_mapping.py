@@ -7,7 +7,7 @@ import base64
 
 from pydantic import BaseModel
 
-import serving.schemas as schemas
+import core.schemas as schemas
 from serving.grpc_client import request_message
 from serving.grpc_mapping import message_to_dict, model_to_message
 from serving.proto import adrisk_pb2 as pb

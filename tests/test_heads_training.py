@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 
+from core.config import PROJECT_ROOT, load_config, resolve_project_path
 from models.heads import HeadSet
-from serving.config import PROJECT_ROOT, load_config, resolve_project_path
 
 CONFIG = load_config("cpu")
 
@@ -34,7 +34,7 @@ def test_committed_head_set_loads_with_heldout_metrics():
 def test_train_heads_cli_on_a_subset(tmp_path):
     out = tmp_path / "heads"
     proc = subprocess.run(
-        [sys.executable, "-m", "serving.cli", "train-heads", "--limit", "1500", "--out", str(out),
+        [sys.executable, "-m", "commands.cli", "train-heads", "--limit", "1500", "--out", str(out),
          "--version", "test"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.config import Limits
+from core.errors import AdriskError
 from multimodal.images import decode_image, probe_image
-from serving.config import Limits
-from serving.errors import AdriskError
 from tests.media import encode, landscape_photo
 
 LIMITS = Limits()

@@ -8,9 +8,9 @@ import random
 
 import pytest
 
+from core.config import KnownBadRule
+from core.store import DecisionStore, Feedback, HashRecord, Sighting, SQLiteDecisionStore, StoredDecision
 from policy.known_bad import KnownBadIndex, Match
-from serving.config import KnownBadRule
-from serving.store import DecisionStore, Feedback, HashRecord, Sighting, SQLiteDecisionStore, StoredDecision
 
 RULE = KnownBadRule(max_distance=6, boost=0.35, trend_distance=8)
 ACTIONS = ("reject", "suspend_account", "approve", "human_review", "deboost")

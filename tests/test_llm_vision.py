@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.config import load_config
 from models.diagnosis import PromptConfig, ReviewContext, build_messages
 from models.llm_engine import render_prompt
 from models.llm_vision import cited_video_times, visual_inputs
-from serving.config import load_config
 from tests.media import caption_scene, encode, landscape_photo, rifle_drawing, video_file
 
 CPU = load_config("cpu")

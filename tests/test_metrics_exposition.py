@@ -1,4 +1,4 @@
-"""serving.metrics.exposition() through the real `promtool check metrics`, without a service: the
+"""core.metrics.exposition() through the real `promtool check metrics`, without a service: the
 adrisk metrics recorded in one process and metrics named the way vLLM names its own (`vllm:...`,
 a `_total` histogram) in another, merged from one PROMETHEUS_MULTIPROC_DIR as the ingress merges
 its replicas. The live service's /metrics, with real vLLM metrics, is checked in
@@ -15,12 +15,12 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client import multiprocess as mp
 
-from serving import metrics
-from serving.config import PROJECT_ROOT
+from core import metrics
+from core.config import PROJECT_ROOT
 from tests.exposition import dashboard_series, promtool_complaints, sample_names, value
 
 RECORD_ADRISK = """
-from serving import metrics as m
+from core import metrics as m
 m.REQUESTS.labels("http", "/v1/review", "200").inc()
 m.REQUEST_SECONDS.labels("http", "/v1/review").observe(0.05)
 m.STAGE_SECONDS.labels("scorer").observe(0.01)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.config import CONFIG_DIR, load_config
 from models.model_files import PINS, WheelMember, member_path, pinned, wheel_identity
-from serving.config import CONFIG_DIR, load_config
 
 PAYLOAD = b"GGUF" + bytes(range(256)) * 64
 

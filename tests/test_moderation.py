@@ -20,8 +20,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from serving.config import CONFIG_DIR, FetchConfig, load_config
-from serving.errors import AdriskError, Overloaded, Unauthenticated, UnsupportedMediaType
+from core.config import CONFIG_DIR, FetchConfig, load_config
+from core.errors import AdriskError, Overloaded, Unauthenticated, UnsupportedMediaType
+from core.schemas import (
+    OPENAI_CATEGORIES,
+    Action,
+    Decision,
+    Evidence,
+    ModerationRequest,
+    ReviewResponse,
+)
 from serving.http_limits import BodyLimitMiddleware
 from serving.moderation import (
     ImageRef,
@@ -36,14 +44,6 @@ from serving.moderation import (
     plan_moderation,
     review_requests,
     run_reviews,
-)
-from serving.schemas import (
-    OPENAI_CATEGORIES,
-    Action,
-    Decision,
-    Evidence,
-    ModerationRequest,
-    ReviewResponse,
 )
 from tests.media import encode, landscape_photo
 
@@ -399,7 +399,7 @@ def test_validation_errors_become_400_with_the_field_as_param():
 
 
 def test_the_readme_table_is_the_shipped_mapping():
-    from serving.config import PROJECT_ROOT
+    from core.config import PROJECT_ROOT
 
     readme = (PROJECT_ROOT / "README.md").read_text()
     table = readme.split("<!-- moderation-map:begin -->")[1].split("<!-- moderation-map:end -->")[0]

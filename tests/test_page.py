@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.config import CONFIG_DIR
+from core.errors import InvalidInput, PayloadTooLarge
 from multimodal.page import MAX_FIELDS_PER_FORM, MAX_FORMS, MAX_LINKS, PageAnalysis, analyze_page
 from multimodal.page_guard import bounded_prefix
 from multimodal.page_rules import load_page_signals, taxonomy_ids
-from serving.config import CONFIG_DIR
-from serving.errors import InvalidInput, PayloadTooLarge
 
 PHISH_URL = "http://paypal-secure-login.com.account-verify.xyz/signin/"
 PHISH = """<html><head><title>PayPal: Log in to your account</title>
@@ -278,7 +278,7 @@ def test_config_loads_and_is_validated(tmp_path: Path):
                                  "&amp;", "&#xD800;", "<p><b>", "x" * 50]), max_size=200),
        st.sampled_from([None, "http://example.com/", "not a url", "http://[::1/", "https://xn--pypal-4ve.com/"]))
 def test_fuzzed_html_analyses_or_fails_cleanly(chunks, url):
-    from serving.errors import AdriskError
+    from core.errors import AdriskError
 
     try:
         analysis = analyze_page("".join(chunks), url)

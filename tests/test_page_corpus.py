@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from commands.cli import main
 from evaluation.page_corpus import (
     AS_PUBLISHED,
     SNIPPETS,
@@ -28,7 +29,6 @@ from evaluation.page_corpus import (
     with_local_sources,
 )
 from multimodal.page import analyze_page
-from serving.cli import main
 
 MAX_REVIEW_SHARE = 0.05
 SEVERITY = {"approve": 0, "deboost": 1, "human_review": 2, "reject": 3, "suspend_account": 3}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from core.config import load_config, resolve_project_path
 from models.heads import HeadSet
 from models.scoring import ScoreJob, Signal, score_job
 from multimodal.page import analyze_page
 from multimodal.page_evidence import page_evidence_gate, phishing_support
 from multimodal.page_rules import load_page_signals
-from serving.config import load_config, resolve_project_path
 
 CONFIG = load_config("cpu", {"llm": None})
 RULES = load_page_signals().model_evidence

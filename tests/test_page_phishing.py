@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
+from core.config import PROJECT_ROOT
 from models.model_files import file_sha256
 from models.page_features import HOST_FREE_CONTENT_FEATURES, URL_FEATURES, default_spec, split_url, url_features
 from models.page_phishing import ARTIFACT_DIR, DATA_FILE, PagePhishingHead, page_features, train_page_head
 from multimodal.page import analyze_page
-from serving.config import PROJECT_ROOT
 
 DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
 needs_data = pytest.mark.skipif(not (DATA_DIR / DATA_FILE).exists(), reason="../shared/data is not here")

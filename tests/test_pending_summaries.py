@@ -8,11 +8,11 @@ import asyncio
 import pytest
 from pydantic import ValidationError
 
+from commands.launcher import read_serve_config
+from core.config import check_proxy_timeouts, load_config
+from core.store import StoredDecision
 from serving.background import BackgroundTasks
-from serving.config import check_proxy_timeouts, load_config
 from serving.decision_log import SUMMARY_GRACE_S, decision_record, settled_response
-from serving.launcher import read_serve_config
-from serving.store import StoredDecision
 
 CPU = load_config("cpu")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from core.config import PROJECT_ROOT, load_config, resolve_project_path
 from models.quality import UNMEASURED, load_record, render_markdown
-from serving.config import PROJECT_ROOT, load_config, resolve_project_path
 
 CONFIG = load_config("cpu")
 

@@ -11,9 +11,9 @@ import jsonschema
 import ray
 import yaml
 
-from serving.config import PROJECT_ROOT
-from serving.launcher import read_serve_config
-from serving.ray_env import RayEnv, load_ray_env
+from commands.launcher import read_serve_config
+from commands.ray_env import RayEnv, load_ray_env
+from core.config import PROJECT_ROOT
 
 GPU_SERVE = PROJECT_ROOT / "configs" / "serve" / "gpu.yaml"
 

@@ -37,7 +37,7 @@ LOGS = Path("/tmp/ray/session_latest/logs/serve")
 
 @pytest.fixture(scope="module")
 def secured(service, tmp_path_factory):
-    from serving.launcher import run_extra_ingress
+    from commands.launcher import run_extra_ingress
 
     folder = tmp_path_factory.mktemp("auth")
     keys_file = folder / "keys.yaml"
@@ -101,7 +101,7 @@ def test_a_revoked_key_stops_working_without_a_restart(secured):
     while client.get("/v1/taxonomy", headers={"x-api-key": extra}).status_code != 200:
         assert time.monotonic() < deadline, "a new key was not picked up"
         time.sleep(0.2)
-    out = subprocess.run([sys.executable, "-m", "serving.cli", "keys", "revoke", "--name", "temp", "--file",
+    out = subprocess.run([sys.executable, "-m", "commands.cli", "keys", "revoke", "--name", "temp", "--file",
                           str(keys_file)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     deadline = time.monotonic() + 10
@@ -180,7 +180,7 @@ def test_with_auth_off_an_ipv6_loopback_grpc_caller_is_served(service):
 
 
 def test_auth_off_refuses_to_serve_beyond_loopback(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "serving.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
+    out = subprocess.run([sys.executable, "-m", "commands.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
                          capture_output=True, text=True, timeout=120,
                          env={"PATH": "/usr/bin:/bin", "ADRISK_API_KEYS": "", "HOME": str(tmp_path)})
     assert out.returncode != 0 and "Traceback" not in out.stderr
@@ -188,7 +188,7 @@ def test_auth_off_refuses_to_serve_beyond_loopback(tmp_path):
 
 
 def keys_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "serving.cli", "keys", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "commands.cli", "keys", *args], capture_output=True, text=True,
                           timeout=120)
 
 
@@ -205,7 +205,7 @@ def test_auth_on_without_keys_refuses_everyone_and_revoking_the_last_key_never_r
     gRPC; a key added by the CLI works; once it is revoked (the last one) everything is 401 again."""
     from ray import serve
 
-    from serving.launcher import run_extra_ingress
+    from commands.launcher import run_extra_ingress
 
     keys_file = tmp_path / "keys.yaml"
     name, prefix = "adrisk-nokeys", "/nokeys"

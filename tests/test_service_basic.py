@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serving.config import load_config
+from core.config import load_config
 from tests.media import b64, encode, landscape_photo, rifle_drawing
 
 TAXONOMY = load_config("cpu").taxonomy
@@ -89,8 +89,8 @@ def test_taxonomy_endpoint_names_backing(client):
 
 def test_taxonomy_carries_the_quality_record_for_every_category(client):
     """The same record the README and the eval report show: measured figures, or plainly unmeasured."""
+    from core.config import resolve_project_path
     from models.quality import load_record
-    from serving.config import resolve_project_path
 
     config = load_config("cpu")
     expected = load_record(config, resolve_project_path(config.heads.text), resolve_project_path(config.heads.page))

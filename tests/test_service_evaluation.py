@@ -10,16 +10,16 @@ from pathlib import Path
 
 import yaml
 
+from core.config import load_config
+from core.store import SQLiteDecisionStore
 from evaluation.dataset import build_shared_set, write_set
-from serving.config import load_config
-from serving.store import SQLiteDecisionStore
 from tests.test_service_feedback import BORDERLINE, CHARGEBACKS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def adrisk(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "serving.cli", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "commands.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done

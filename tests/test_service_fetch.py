@@ -70,7 +70,7 @@ def test_video_url_needs_fetching_enabled(client):
 
 
 def test_fetching_allow_listed_loopback_page(service, page_server, tmp_path):
-    from serving.launcher import run_extra_ingress
+    from commands.launcher import run_extra_ingress
 
     port, hits = page_server
     run_extra_ingress(

@@ -87,7 +87,7 @@ def chunked_review(request_id: str, text_bytes: int, piece: int = 1 << 20) -> It
 @pytest.fixture(scope="module")
 def doors(service) -> dict[str, str]:
     """Serve's proxy, and the Ingress replica's own HTTP port (direct ingress) where it is on."""
-    from serving.launcher import direct_ingress_targets
+    from commands.launcher import direct_ingress_targets
 
     found = {"proxy": service.url}
     direct = direct_ingress_targets()["http"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from serving.schemas import MAX_VIOLATIONS, Diagnosis
+from core.schemas import MAX_VIOLATIONS, Diagnosis
 from tests.conftest import profile_section
 
 SCAM = "Double your Bitcoin in 24 hours! Send 0.1 BTC and get 0.2 BTC back, guaranteed."
@@ -61,7 +61,7 @@ def test_auto_mode_skips_the_approve_path(client):
 
 
 def test_deadline_returns_scores_without_summary(service, tmp_path):
-    from serving.launcher import run_extra_ingress
+    from commands.launcher import run_extra_ingress
 
     run_extra_ingress(
         "adrisk-llm-deadline", "/deadline",

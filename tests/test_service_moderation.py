@@ -10,8 +10,8 @@ import openai
 import pytest
 from openai import OpenAI
 
+from core.config import load_config
 from serving.auth import hash_key, new_key, write_keys_file
-from serving.config import load_config
 from tests.media import encode, landscape_photo, rifle_drawing
 
 PREFIX = "/moderation"
@@ -35,7 +35,7 @@ PHOTO_PNG = data_url(encode(landscape_photo(seed=5), "PNG"), "image/png")
 def base_url(service, tmp_path_factory) -> str:
     """An ingress of its own (same model replicas) that requires API keys: a `score` key and a
     `read` key, presented by the openai client as Authorization: Bearer."""
-    from serving.launcher import run_extra_ingress
+    from commands.launcher import run_extra_ingress
 
     folder = tmp_path_factory.mktemp("moderation")
     keys_file = folder / "keys.yaml"

@@ -20,7 +20,7 @@ IMAGE = b64(encode(landscape_photo(size=(900, 600))))
 @pytest.fixture(scope="module")
 def tight(service, tmp_path_factory):
     """A second ingress (same model replicas) admitting at most 2 ads at a time."""
-    from serving.launcher import run_extra_ingress
+    from commands.launcher import run_extra_ingress
 
     run_extra_ingress(
         "adrisk-tight", "/tight",

@@ -14,15 +14,15 @@ import uuid
 import httpx
 import pytest
 
+from core.store import SQLiteDecisionStore
 from models.registry import Registry, RegistryError, tree_sha256
-from serving.store import SQLiteDecisionStore
 
 TEXTS = ["Double your bitcoin in 24 hours, guaranteed", "Fresh sourdough bread delivered daily",
          "Lose 10 kg in a week with this one pill", "Handmade oak furniture, free delivery"]
 
 
 def adrisk(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "serving.cli", *args], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "commands.cli", *args], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-2500:]
     return done.stdout
 
@@ -126,7 +126,7 @@ def test_the_comparison_report_and_status(service, candidate):
     # The previous test's shadow of text_heads (stable 2 vs candidate 3) is in the log.
     store = SQLiteDecisionStore(service.store_path)
     starts = [h for h in store.rollout_history("text_heads") if h["state"].get("mode") == "shadow"]
-    from serving.rollout_cli import report
+    from commands.rollout_cli import report
 
     shadow = report(store, "text_heads", since=starts[0]["created_at"])["shadow"]
     assert shadow["n"] > 0 and 0 <= shadow["agreement"] <= 1
@@ -138,7 +138,7 @@ def test_the_comparison_report_and_status(service, candidate):
 
 
 def test_unregistered_or_tampered_versions_cannot_roll_out(service, candidate, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "serving.cli", "deploy", "canary", "--component", "text_heads",
+    done = subprocess.run([sys.executable, "-m", "commands.cli", "deploy", "canary", "--component", "text_heads",
                            "--version", "9", "--store", str(service.store_path)], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode != 0 and "no text_heads version '9'" in done.stderr
@@ -152,7 +152,7 @@ def test_unregistered_or_tampered_versions_cannot_roll_out(service, candidate, t
 
 @pytest.mark.parametrize("percent", ["150", "0", "ten"])
 def test_a_bad_canary_share_is_one_clear_line(percent):
-    done = subprocess.run([sys.executable, "-m", "serving.cli", "deploy", "canary", "--component", "text_heads",
+    done = subprocess.run([sys.executable, "-m", "commands.cli", "deploy", "canary", "--component", "text_heads",
                            "--version", "3", "--percent", percent], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "argument --percent:" in done.stderr.splitlines()[-1]
@@ -172,7 +172,7 @@ def test_bad_deploy_arguments_get_one_clear_line(tmp_path, args, needle):
     args = [a.format(not_a_database=not_a_database) for a in args]
     if "--store" not in args:
         args += ["--store", str(tmp_path / "decisions.sqlite3")]
-    done = subprocess.run([sys.executable, "-m", "serving.cli", "deploy", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "commands.cli", "deploy", *args], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0 and needle in done.stderr, done.stderr
@@ -180,9 +180,9 @@ def test_bad_deploy_arguments_get_one_clear_line(tmp_path, args, needle):
 
 def test_rollback_walks_back_through_promotes_and_drops_candidates(tmp_path):
     """The state machine on a real store and the shipped registry: every step can be undone."""
-    from serving.config import load_config
+    from commands.rollout_cli import apply
+    from core.config import load_config
     from serving.rollout import default_versions
-    from serving.rollout_cli import apply
 
     config = load_config("cpu")
     store = SQLiteDecisionStore(tmp_path / "d.sqlite3")

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from serving.config import CONFIG_DIR
+from core.config import CONFIG_DIR
 from tests.media import b64, encode, landscape_photo, rifle_drawing
 
 ADS = [
@@ -70,7 +70,7 @@ def test_decision_follows_policy_config(service, tmp_path):
     import httpx
     import yaml
 
-    from serving.launcher import run_extra_ingress
+    from commands.launcher import run_extra_ingress
 
     ad = {"creative": {"text": "Camping knives and outdoor gear for your next trip."}}
     with httpx.Client(base_url=service.url, timeout=60) as c:

@@ -10,8 +10,8 @@ import grpc
 import httpx
 import pytest
 
+from core.schemas import Diagnosis
 from serving.grpc_client import AdriskClient
-from serving.schemas import Diagnosis
 from tests.conftest import profile_section
 from tests.media import b64, encode, landscape_photo
 
@@ -104,7 +104,7 @@ def test_a_batch_answers_at_scoring_speed_and_stores_every_decision(client):
 
 
 def test_a_call_past_its_budget_is_a_json_504_and_deadline_exceeded(service, tmp_path):
-    from serving.launcher import run_extra_ingress
+    from commands.launcher import run_extra_ingress
 
     app = "adrisk-budget"
     run_extra_ingress(

@@ -10,11 +10,11 @@ import sys
 import pytest
 import yaml
 
-from serving.config import CONFIG_DIR, StoreConfig
-from serving.net import free_port
-from serving.pg_connection import PASSWORD_FILE_ENV
-from serving.store import Feedback, Sighting, SQLiteDecisionStore, StoredDecision
-from serving.store_factory import open_store
+from core.config import CONFIG_DIR, StoreConfig
+from core.net import free_port
+from core.pg_connection import PASSWORD_FILE_ENV
+from core.store import Feedback, Sighting, SQLiteDecisionStore, StoredDecision
+from core.store_factory import open_store
 from tests.store_fixtures import fresh_pg_config
 
 
@@ -22,7 +22,7 @@ def adrisk(*args: str, password_file: str | None = None) -> subprocess.Completed
     env = {**os.environ}
     if password_file:
         env[PASSWORD_FILE_ENV] = password_file
-    return subprocess.run([sys.executable, "-m", "serving.cli", "store", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "commands.cli", "store", *args], capture_output=True, text=True,
                           env=env, timeout=120)
 
 
@@ -137,7 +137,7 @@ def test_prepare_migrates_a_profile_whose_store_is_postgres(pg_server, tmp_path)
     doc.pop("llm", None)  # no GGUF conversion in this test
     profile = configs / "profiles" / "pg.yaml"
     profile.write_text(yaml.safe_dump(doc))
-    done = subprocess.run([sys.executable, "-m", "serving.cli", "prepare", "--profile", str(profile)],
+    done = subprocess.run([sys.executable, "-m", "commands.cli", "prepare", "--profile", str(profile)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"PostgreSQL store {config.url}: applied 0001_init" in done.stdout

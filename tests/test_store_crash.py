@@ -10,14 +10,14 @@ import sys
 import time
 from collections import Counter
 
-from serving.store import SQLiteDecisionStore
-from serving.store_factory import open_store
+from core.store import SQLiteDecisionStore
+from core.store_factory import open_store
 
 WRITER = r"""
 import sys
-from serving.config import StoreConfig
-from serving.store import Sighting, StoredDecision
-from serving.store_factory import open_store
+from core.config import StoreConfig
+from core.store import Sighting, StoredDecision
+from core.store_factory import open_store
 store = open_store(StoreConfig.model_validate_json(sys.argv[1]))
 i = 0
 while True:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from serving.store import Feedback, HashRecord, Sighting, StoredDecision
+from core.store import Feedback, HashRecord, Sighting, StoredDecision
 
 
 def record(rid: str, at: float, action: str = "reject", sightings=(), advertiser: str = "adv-1",
@@ -47,7 +47,7 @@ def test_the_first_writer_of_an_id_wins_and_a_rescore_replaces_it(store):
 
 
 def test_a_decision_without_created_at_gets_the_store_clock(store_config):
-    from serving.store_factory import open_store
+    from core.store_factory import open_store
 
     opened = open_store(store_config, clock=lambda: 4242.5)
     try:

@@ -17,11 +17,11 @@ import psycopg
 import pytest
 from pydantic import ValidationError
 
-from serving.config import StoreConfig
-from serving.pg_connection import PASSWORD_FILE_ENV, StoreConnectionError, connect
-from serving.store_factory import open_store, store_config_for
-from serving.store_migrations import Migration, SchemaError, applied, available, migrate
-from serving.store_postgres import PostgresDecisionStore
+from core.config import StoreConfig
+from core.pg_connection import PASSWORD_FILE_ENV, StoreConnectionError, connect
+from core.store_factory import open_store, store_config_for
+from core.store_migrations import Migration, SchemaError, applied, available, migrate
+from core.store_postgres import PostgresDecisionStore
 from tests import store_workers
 from tests.postgres_server import PostgresServer
 from tests.store_fixtures import fresh_pg_config

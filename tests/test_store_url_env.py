@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.config import STORE_URL_ENV, load_config
+from core.config import STORE_URL_ENV, load_config
 
 URL = "postgresql://db.internal:5432/adrisk?sslmode=verify-full"
 

@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.config import Limits
+from core.errors import AdriskError, InvalidInput, PayloadTooLarge, UnprocessableInput, UnsupportedMediaType
 from multimodal import video
 from multimodal.video import DecodedVideo, decode_video, probe_step, probe_video, sniff_container
-from serving.config import Limits
-from serving.errors import AdriskError, InvalidInput, PayloadTooLarge, UnprocessableInput, UnsupportedMediaType
 
 LIMITS = Limits()
 MP4_HEADER = b"\x00\x00\x00\x1cftypisom\x00\x00\x02\x00isomiso2mp41"

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from serving.config import StoreConfig, resolve_project_path
-from serving.store import DecisionStore, SQLiteDecisionStore
+from core.config import StoreConfig, resolve_project_path
+from core.store import DecisionStore, SQLiteDecisionStore
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -19,7 +19,7 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 def open_store(config: StoreConfig, clock: Callable[[], float] = time.time) -> DecisionStore:
     """The store for this config. PostgreSQL: the schema must be migrated (`adrisk store migrate`)."""
     if config.backend == "postgres":
-        from serving.store_postgres import PostgresDecisionStore
+        from core.store_postgres import PostgresDecisionStore
 
         return PostgresDecisionStore(config, clock=clock)
     return SQLiteDecisionStore(resolve_project_path(config.path), clock=clock)

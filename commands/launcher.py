@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from serving.config import CONFIG_DIR, PROJECT_ROOT, check_proxy_timeouts, load_config
+from core.config import CONFIG_DIR, PROJECT_ROOT, check_proxy_timeouts, load_config
 
 APP_NAME = "adrisk"
 
@@ -124,12 +124,12 @@ def init_ray(num_cpus: int = 2) -> None:
     """A local Ray sized for this machine, unless this process already joined one."""
     import ray
 
-    from serving.ray_env import apply_ray_env
+    from commands.ray_env import apply_ray_env
 
     if not ray.is_initialized():
         apply_ray_env("local")  # inherited by the raylet, hence by the controller, proxies and replicas
         # One fresh Prometheus multiprocess directory per session: every replica writes its
-        # metrics there and the ingress merges them at /metrics (serving/metrics.py).
+        # metrics there and the ingress merges them at /metrics (core/metrics.py).
         metrics_dir = tempfile.mkdtemp(prefix="adrisk-metrics-")
         _session["metrics_dir"] = metrics_dir
         ray.init(

@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from serving.config import PROJECT_ROOT, load_config, resolve_project_path
+from core.config import PROJECT_ROOT, load_config, resolve_project_path
 
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data"
 LOST_EXIT_DEADLINE_S = 15.0  # `adrisk serve` exits at most this long after its cluster or app died
@@ -38,7 +38,7 @@ def cmd_train_heads(args: argparse.Namespace) -> int:
         print(f"wrote head set {manifest['name']}@{manifest['version']} to {out}")
         return 0
     # With feedback: train a candidate beside the current heads; it ships only if it beats them.
-    from serving.store_factory import open_store, store_config_for
+    from core.store_factory import open_store, store_config_for
 
     extra = feedback_examples(open_store(store_config_for(args.with_feedback, config.store)))
     print(f"{len(extra)} text rows from reviewer verdicts in {args.with_feedback}")
@@ -115,7 +115,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     PagePhishingHead.load(page_dir)
     if config.store.backend == "postgres":
-        from serving.store_cli import migrate_store
+        from commands.store_cli import migrate_store
 
         print(migrate_store(config.store))
     if config.llm is not None and config.llm.enabled and config.llm.prepare_from_gguf:
@@ -128,13 +128,13 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start Ray + the adrisk app in the foreground; Ctrl-C or SIGTERM stops everything (status 0).
-    Exits with status 1 when the Ray cluster or the Serve app dies under it (serving/cluster_watch.py)."""
+    Exits with status 1 when the Ray cluster or the Serve app dies under it (commands/cluster_watch.py)."""
     import signal
     import threading
 
     import ray
 
-    from serving.launcher import (
+    from commands.launcher import (
         APP_NAME,
         direct_ingress_targets,
         init_ray,
@@ -148,8 +148,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or read_serve_config(args.config, args.profile).get("http_options", {}).get("host", "127.0.0.1")
     overrides = None
     if args.store:
-        from serving.config import load_config
-        from serving.store_factory import store_config_for
+        from core.config import load_config
+        from core.store_factory import store_config_for
 
         base = load_config(args.profile).store
         overrides = {"store": store_config_for(args.store, base).model_dump(mode="json")}
@@ -159,7 +159,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides = {**(overrides or {}), "auth": auth_override(args.profile, args.auth)}
     refuse_open_bind(host, args.profile, overrides)  # before anything starts
     cmd_prepare(args)
-    from serving.cluster_watch import ClusterWatch, adopt_orphans, end_descendants, exit_after
+    from commands.cluster_watch import ClusterWatch, adopt_orphans, end_descendants, exit_after
 
     adopt_orphans()  # whatever Ray or vLLM leaves orphaned is re-parented here, and ended on exit
     init_ray(args.num_cpus)
@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data", default=str(DEFAULT_DATA))
     serve.set_defaults(func=cmd_serve)
 
-    from serving.keys_cli import add_keys_parser
+    from commands.keys_cli import add_keys_parser
 
     add_keys_parser(sub)
 
@@ -300,15 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("--profile", default="cpu")
     reg.set_defaults(func=cmd_registry)
 
-    from serving.rollout_cli import add_deploy_parser
+    from commands.rollout_cli import add_deploy_parser
 
     add_deploy_parser(sub)
 
-    from serving.store_cli import add_store_parser
+    from commands.store_cli import add_store_parser
 
     add_store_parser(sub)
 
-    from evaluation.commands import add_parsers
+    from commands.eval_cli import add_parsers
 
     add_parsers(sub, DEFAULT_DATA)
     return parser

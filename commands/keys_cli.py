@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from commands.cli_errors import one_line_errors
+from core.config import load_config, resolve_project_path
 from serving.auth import ROLES, hash_key, new_key, read_keys_file, write_keys_file
-from serving.cli_errors import one_line_errors
-from serving.config import load_config, resolve_project_path
 
 
 @one_line_errors("keys")

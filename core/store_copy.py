@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from serving.store_postgres import FEEDBACK_LOCK, ROLLOUTS_LOCK, SIGHTINGS_LOCK
+from core.store_postgres import FEEDBACK_LOCK, ROLLOUTS_LOCK, SIGHTINGS_LOCK
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from commands.cli_errors import one_line_errors
+from core.config import load_config
+from core.store import DecisionStore
+from core.store_factory import open_store, store_config_for
 from models.registry import Registry, RegistryError
-from serving.cli_errors import one_line_errors
-from serving.config import load_config
 from serving.rollout import ROLLOUT_COMPONENTS, ComponentRollout, default_versions
-from serving.store import DecisionStore
-from serving.store_factory import open_store, store_config_for
 
 
 def _percent(text: str) -> int:

@@ -4,7 +4,7 @@
     adrisk store migrate [--profile P | --store URL_OR_PATH]   # apply pending PostgreSQL migrations
     adrisk store copy --from var/decisions.sqlite3 [--to postgresql://host:5432/adrisk]
 
-`copy` migrates the target first, then copies (serving/store_copy.py). Credentials come from the
+`copy` migrates the target first, then copies (core/store_copy.py). Credentials come from the
 environment (PGUSER, PGPASSWORD, ADRISK_STORE_PASSWORD_FILE) or the profile's
 `store.password_file`, never from the command line.
 """
@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from serving.config import StoreConfig, load_config
-from serving.store_factory import describe, open_store, store_config_for
+from core.config import StoreConfig, load_config
+from core.store_factory import describe, open_store, store_config_for
 
 
 class StoreCommandError(RuntimeError):
@@ -30,9 +30,9 @@ class StoreCommandError(RuntimeError):
 @contextmanager
 def _one_line(action: str) -> Iterator[None]:
     """Expected failures (no server, wrong password, schema, conflicts, bad URL) as one line."""
-    from serving.pg_connection import StoreConnectionError, reason
-    from serving.store_copy import CopyConflict
-    from serving.store_migrations import SchemaError
+    from core.pg_connection import StoreConnectionError, reason
+    from core.store_copy import CopyConflict
+    from core.store_migrations import SchemaError
 
     try:
         yield
@@ -50,12 +50,12 @@ def _one_line(action: str) -> Iterator[None]:
 
 def migrate_store(config: StoreConfig) -> str:
     """Bring the store's schema up to date; one line saying what was done. SQLite migrates itself
-    in place when opened; PostgreSQL applies serving/migrations/postgres/ (serving/store_migrations.py)."""
+    in place when opened; PostgreSQL applies core/migrations/postgres/ (core/store_migrations.py)."""
     if config.backend == "sqlite":
         open_store(config).close()
         return f"SQLite store {describe(config)}: schema current (migrated in place when opened)"
-    from serving.pg_connection import connect
-    from serving.store_migrations import available, migrate
+    from core.pg_connection import connect
+    from core.store_migrations import available, migrate
 
     with connect(config) as conn:
         applied = migrate(conn)
@@ -87,8 +87,8 @@ def cmd_store(args: argparse.Namespace) -> int:
 def _status(config: StoreConfig) -> list[str]:
     lines = [f"backend   {config.backend}", f"location  {describe(config)}"]
     if config.backend == "postgres":
-        from serving.pg_connection import connect
-        from serving.store_migrations import applied, available
+        from core.pg_connection import connect
+        from core.store_migrations import applied, available
 
         with connect(config) as conn:
             done = applied(conn)
@@ -106,8 +106,8 @@ def _status(config: StoreConfig) -> list[str]:
 
 
 def _copy(args: argparse.Namespace) -> None:
-    from serving.pg_connection import connect
-    from serving.store_copy import copy_sqlite_to_postgres
+    from core.pg_connection import connect
+    from core.store_copy import copy_sqlite_to_postgres
 
     base = load_config(args.profile).store
     target = store_config_for(args.to, base) if args.to else base

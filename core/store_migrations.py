@@ -1,4 +1,4 @@
-"""PostgreSQL schema migrations, versioned in the repository (serving/migrations/postgres/).
+"""PostgreSQL schema migrations, versioned in the repository (core/migrations/postgres/).
 
 Each file `NNNN_name.sql` is one version; versions run in order, each once, recorded in
 `schema_migrations` with the file's sha256. `migrate` applies every pending version in one

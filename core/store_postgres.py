@@ -3,7 +3,7 @@
 The guarantees of SQLiteDecisionStore, kept with the database's own means:
 
 * A decision and its sightings are one transaction; a call returns only after COMMIT, and every
-  connection runs with `synchronous_commit = on` (serving/pg_connection.py), so an acknowledged
+  connection runs with `synchronous_commit = on` (core/pg_connection.py), so an acknowledged
   decision survives a server crash.
 * `insert_if_absent` is `INSERT ... ON CONFLICT (request_id) DO NOTHING` and then a read: the
   primary key decides between concurrent writers of one id on any number of nodes, and every
@@ -19,7 +19,7 @@ The guarantees of SQLiteDecisionStore, kept with the database's own means:
   Appending a verdict or a rollout state is not retried when the connection was lost during its
   COMMIT (it may have committed): the caller sees the error. Everything else may run twice.
 
-The schema comes from serving/migrations/postgres/ (`adrisk store migrate`); opening a store
+The schema comes from core/migrations/postgres/ (`adrisk store migrate`); opening a store
 whose database lacks a migration fails with that advice.
 """
 
@@ -33,9 +33,9 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from serving.config import StoreConfig
-from serving.pg_connection import StoreConnectionError, configure, connect, connection_kwargs
-from serving.store import (
+from core.config import StoreConfig
+from core.pg_connection import StoreConnectionError, configure, connect, connection_kwargs
+from core.store import (
     BANK_ACTIONS,
     DECISION_COLUMNS,
     FEEDBACK_COLUMNS,
@@ -50,7 +50,7 @@ from serving.store import (
     hash_record_from_row,
     signed_phash,
 )
-from serving.store_migrations import check_current
+from core.store_migrations import check_current
 
 T = TypeVar("T")
 

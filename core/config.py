@@ -322,7 +322,7 @@ class StoreConfig(_Strict):
     """Where decisions, verdicts, the known-bad bank and rollout state live.
 
     `path` (the default): an embedded SQLite file, for one machine. `url: postgresql://host:port/db`:
-    a shared PostgreSQL (serving/store_postgres.py) for replicas on many nodes; `path` is then
+    a shared PostgreSQL (core/store_postgres.py) for replicas on many nodes; `path` is then
     unused. Credentials never come from the config: the URL may not hold a password or a user
     (refused at load); libpq reads PGUSER, PGPASSWORD, PGPASSFILE or ~/.pgpass from the
     environment, and a password file (`password_file`, or the path in ADRISK_STORE_PASSWORD_FILE,
@@ -449,7 +449,7 @@ class ModerationConfig(_Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> ModerationConfig:
-        from serving.schemas import OPENAI_CATEGORIES
+        from core.schemas import OPENAI_CATEGORIES
 
         missing = [k for k in OPENAI_CATEGORIES if k not in self.categories]
         unknown = [k for k in self.categories if k not in OPENAI_CATEGORIES]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from serving.config import CONFIG_DIR
+from core.config import CONFIG_DIR
 
 StartLocal = Callable[[str], tuple[str, Callable[[], None]]]
 

@@ -5,30 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+from core.config import PROJECT_ROOT, StoreConfig, load_config
+from core.store_factory import describe, open_store, store_config_for
 from evaluation.dataset import build_shared_set, load_set, write_set
-from serving.config import PROJECT_ROOT, StoreConfig, load_config
-from serving.store_factory import describe, open_store, store_config_for
-
-
-def service_thresholds(url: str) -> tuple[dict[str, tuple[float, float]], str]:
-    """The running policy's thresholds, from the service itself (GET /v1/taxonomy)."""
-    with urllib.request.urlopen(f"{url.rstrip('/')}/v1/taxonomy", timeout=30) as resp:
-        doc = json.load(resp)
-    return ({c["id"]: (c["thresholds"]["review"], c["thresholds"]["reject"]) for c in doc["categories"]},
-            doc["policy_version"])
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from core.config import load_config
     from evaluation.metrics import evaluate
     from evaluation.report import write_report
-    from evaluation.runner import run_through_service
-    from serving.config import load_config
+    from evaluation.runner import run_through_service, service_thresholds
 
     config = load_config(args.profile)
     report = Path(args.report)
@@ -67,8 +57,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
              f"Service: {url if not args.local else 'started locally for this run'}; policy {policy_version}",
              f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; `options.record: false` (nothing logged)",
              "Leak rate: violations the service approved. Overkill: benign examples it rejected or suspended."]
+    from core.config import resolve_project_path
     from models.quality import load_record
-    from serving.config import resolve_project_path
 
     quality = load_record(config, resolve_project_path(config.heads.text), resolve_project_path(config.heads.page))
     path = write_report(metrics, outcomes, report, "adrisk evaluation", notes, quality)
@@ -79,8 +69,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _start_local(profile: str):
-    from serving.launcher import start_local, stop_local
-    from serving.net import free_port
+    from commands.launcher import start_local, stop_local
+    from core.net import free_port
 
     store = Path(tempfile.mkdtemp(prefix="adrisk-eval-")) / "decisions.sqlite3"
     # A private loopback service for this run (its own store, no LLM, no keys: the runner sends none).
@@ -193,6 +183,6 @@ def add_parsers(sub: Any, default_data: Path) -> None:
     ab.add_argument("--report", default=None, help="also write the Markdown here")
     ab.set_defaults(func=cmd_ab)
 
-    from evaluation.page_commands import add_page_parsers
+    from commands.pages_cli import add_page_parsers
 
     add_page_parsers(sub, _start_local)

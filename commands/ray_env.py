@@ -9,7 +9,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from serving.config import CONFIG_DIR
+from core.config import CONFIG_DIR
 
 RAY_ENV_FILE = CONFIG_DIR / "serve" / "ray_env.yaml"
 OFF_SWITCH = "ADRISK_RAY_ENV"  # "off": leave Ray Serve's own defaults (benchmarks.hops compares them)

@@ -1,8 +1,8 @@
 """Decision log, reviewer feedback and the known-bad creative bank, in one durable store.
 
 A small interface (`DecisionStore`) with two implementations, chosen by the config's `store`
-section (serving/store_factory.py): SQLite here, embedded, for one machine; PostgreSQL
-(serving/store_postgres.py) for replicas on many nodes. SQLite runs in WAL mode with
+section (core/store_factory.py): SQLite here, embedded, for one machine; PostgreSQL
+(core/store_postgres.py) for replicas on many nodes. SQLite runs in WAL mode with
 synchronous=FULL, and a decision and its creative hashes are one transaction, so a crash leaves
 either the whole record or none of it.
 
