@@ -1,9 +1,13 @@
 """One error type per failure; each protocol maps them once (HTTP here, gRPC in its module).
 
-Errors cross Ray handle boundaries, so they stay plain picklable exceptions with a code.
+Errors cross Ray handle boundaries, so they stay plain picklable exceptions with a code; a code
+names exactly one class (`error_class`), which is how a replica's typed failure becomes the
+ingress's error again.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 
 class AdriskError(Exception):
@@ -11,6 +15,16 @@ class AdriskError(Exception):
     http_status = 500
     grpc_status = "INTERNAL"  # a grpc.StatusCode member name
     retryable = False
+    _by_code: ClassVar[dict[str, type[AdriskError]]] = {}
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            return  # a variant of its parent (its own body or message), answered under the parent's code
+        taken = AdriskError._by_code.get(cls.code)
+        if taken is not None and taken is not cls:
+            raise TypeError(f"error code {cls.code!r} is taken by {taken.__name__}")
+        AdriskError._by_code[cls.code] = cls
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -111,3 +125,8 @@ class PermissionDenied(AdriskError):
     code = "permission_denied"
     http_status = 403
     grpc_status = "PERMISSION_DENIED"
+
+
+def error_class(code: str) -> type[AdriskError]:
+    """The one error class with this code (InvalidInput for a code no class has)."""
+    return AdriskError._by_code.get(code, InvalidInput)

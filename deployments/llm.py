@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -10,6 +11,7 @@ from ray import serve
 
 from core import metrics
 from core.config import load_config
+from models.contracts import LlmAnswer
 from models.diagnosis import PromptConfig, ReviewContext, build_messages, diagnosis_schema, validate_diagnosis
 from models.llm_engine import VllmEngine
 from models.llm_vision import VisualInput, visual_inputs
@@ -50,7 +52,7 @@ class LlmDiagnoser:
         """Queue depth (in flight), token totals and recent time-to-first-token (for metrics)."""
         return {"in_flight": self.in_flight, **self.totals, "ttft_ms_recent": self.ttft_ms[-256:]}
 
-    async def diagnose(self, ctx: ReviewContext) -> dict[str, Any]:
+    async def diagnose(self, ctx: ReviewContext) -> LlmAnswer:
         visuals = await self._visuals(ctx)
         messages = build_messages(ctx, self.prompt, self.config, [v.label for v in visuals])
         self.in_flight += 1
@@ -66,16 +68,16 @@ class LlmDiagnoser:
         metrics.LLM_TTFT.observe(gen.ttft_ms / 1000)
         self.ttft_ms.append(gen.ttft_ms)
         del self.ttft_ms[:-1024]
-        out = {"model": self.engine.ident, "prompt_version": self.prompt.version,
-               "prompt_tokens": gen.prompt_tokens, "generation_tokens": gen.generation_tokens,
-               "ttft_ms": round(gen.ttft_ms, 1), "total_ms": round(gen.total_ms, 1)}
+        answer = LlmAnswer(model=self.engine.ident, prompt_version=self.prompt.version,
+                           prompt_tokens=gen.prompt_tokens, generation_tokens=gen.generation_tokens,
+                           ttft_ms=round(gen.ttft_ms, 1), total_ms=round(gen.total_ms, 1))
         try:
             diagnosis = validate_diagnosis(gen.text, self.config.taxonomy.ids)
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             self.totals["invalid"] += 1
             log.warning("invalid diagnosis after %d tokens: %s", gen.generation_tokens, str(exc)[:300])
-            return {**out, "ok": False, "error": str(exc)[:300]}
-        return {**out, "ok": True, "diagnosis": diagnosis.model_dump(mode="json")}
+            return dataclasses.replace(answer, error=str(exc)[:300])
+        return dataclasses.replace(answer, diagnosis=diagnosis)
 
     async def _visuals(self, ctx: ReviewContext) -> list[VisualInput]:
         llm = self.config.llm

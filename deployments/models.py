@@ -27,6 +27,7 @@ from ray import serve
 from core import metrics
 from core.config import load_config, resolve_project_path
 from core.errors import AdriskError
+from models.contracts import MediaFailure, MediaResult, Medium, ScoredFrame, ScoredImage, ScoredVideo
 from models.heads import HeadSet
 from models.image_models import ImageResult, build_image_backend
 from models.registry import Registry
@@ -115,26 +116,25 @@ class ImageRiskModel(_Batching):
     def ready(self) -> list[str]:
         return [b.ident for b in self.backends] + (["tesseract"] if self.ocr_enabled else [])
 
-    async def score(self, media: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
-        """One result per (kind, bytes), kind "image" or "video", in order; failures per item."""
+    async def score(self, media: list[Medium]) -> list[MediaResult]:
+        """One result per medium, in order; a medium that fails is a MediaFailure, not an exception."""
         return list(await asyncio.gather(*(self._score_batch(item) for item in media)))
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005)
-    async def _score_batch(self, media: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    async def _score_batch(self, media: list[Medium]) -> list[MediaResult]:
         self.batch_sizes[len(media)] += 1
         metrics.BATCH_SIZE.labels("ImageRiskModel").observe(len(media))
         return self._run_batch(media)  # on-loop on purpose: see the module docstring
 
-    def _decode(self, item: tuple[str, bytes]):
-        kind, raw = item
+    def _decode(self, item: Medium):
         try:
-            if kind == "video":
-                return decode_video(raw, self.config.limits)
-            return decode_image(raw, self.config.limits)
+            if item.kind == "video":
+                return decode_video(item.data, self.config.limits)
+            return decode_image(item.data, self.config.limits)
         except AdriskError as exc:
             return exc
 
-    def _run_batch(self, media: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    def _run_batch(self, media: list[Medium]) -> list[MediaResult]:
         decoded = list(self._decode_pool.map(self._decode, media))
         pictures: list[Image.Image] = []  # every still image and sampled frame of the batch
         ocr_wanted: list[int] = []  # indices into pictures that get OCR
@@ -155,30 +155,30 @@ class ImageRiskModel(_Batching):
             if self.ocr_enabled else {}
         )
         per_backend: list[list[ImageResult]] = [b.predict(pictures) for b in self.backends]
-        hashes = [f"{phash(p):016x}" for p in pictures]  # for known-bad matching and trends
+        hashes = [phash(p) for p in pictures]  # for known-bad matching and trends
         ocr = {i: f.result() for i, f in ocr_futures.items()}
 
-        out: list[dict[str, Any]] = []
+        out: list[MediaResult] = []
         k = 0
         for item in decoded:
             if isinstance(item, AdriskError):
-                out.append({"ok": False, "error": item.code, "detail": item.detail, "status": item.http_status})
+                out.append(MediaFailure.of(item))
                 continue
             if isinstance(item, DecodedVideo):
                 frames = []
                 for frame in item.frames:
-                    frames.append({"time_s": round(frame.time_s, 2), "kind": frame.kind,
-                                   **self._merge(per_backend, k), "ocr": ocr.get(k, ""), "phash": hashes[k]})
+                    scores, detail = self._merge(per_backend, k)
+                    frames.append(ScoredFrame(scores, detail, ocr.get(k, ""), hashes[k],
+                                              time_s=round(frame.time_s, 2), kind=frame.kind))
                     k += 1
-                out.append({"ok": True, "kind": "video", "duration_s": round(item.duration_s, 2),
-                            "frames": frames})
+                out.append(ScoredVideo(round(item.duration_s, 2), tuple(frames)))
             else:
-                out.append({"ok": True, "kind": "image", **self._merge(per_backend, k), "ocr": ocr.get(k, ""),
-                            "phash": hashes[k]})
+                scores, detail = self._merge(per_backend, k)
+                out.append(ScoredImage(scores, detail, ocr.get(k, ""), hashes[k]))
                 k += 1
         return out
 
-    def _merge(self, per_backend: list[list[ImageResult]], k: int) -> dict[str, Any]:
+    def _merge(self, per_backend: list[list[ImageResult]], k: int) -> tuple[dict[str, float], dict[str, str]]:
         """Max over backends per category, with the model and labels that produced it."""
         scores: dict[str, float] = {}
         detail: dict[str, str] = {}
@@ -189,7 +189,7 @@ class ImageRiskModel(_Batching):
                 if score >= scores.get(category, -1.0):
                     scores[category] = score
                     detail[category] = f"{backend.ident}: {labels}"
-        return {"scores": scores, "detail": detail}
+        return scores, detail
 
 
 @serve.deployment(name="TextEncoder")

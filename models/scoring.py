@@ -6,10 +6,12 @@ travel as float16 (half the bytes, no measurable score change for logistic heads
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from models.contracts import ScoredFrame
 from models.heads import HeadSet
 from multimodal.page_evidence import PageEvidenceGate
 
@@ -123,20 +125,17 @@ def score_job(job: ScoreJob, heads: HeadSet) -> ScoreResult:
     )
 
 
-def aggregate_video(frames: list[dict], method: str, top_k: int) -> list[ImagePart]:
-    """Per-category video score from its frames (max, or mean of the top k), cited by the best frame.
-
-    `frames` are the image deployment's per-frame outputs: {time_s, scores, detail}.
-    """
+def aggregate_video(frames: Sequence[ScoredFrame], method: str, top_k: int) -> list[ImagePart]:
+    """Per-category video score from its frames (max, or mean of the top k), cited by the best frame."""
     parts: list[ImagePart] = []
-    categories = {c for f in frames for c in f["scores"]}
+    categories = {c for f in frames for c in f.scores}
     for category in sorted(categories):
-        ranked = sorted(frames, key=lambda f: -f["scores"].get(category, 0.0))
+        ranked = sorted(frames, key=lambda f: -f.scores.get(category, 0.0))
         top = ranked[: (1 if method == "max" else top_k)]
-        score = sum(f["scores"].get(category, 0.0) for f in top) / len(top)
+        score = sum(f.scores.get(category, 0.0) for f in top) / len(top)
         best = ranked[0]
-        cited = ", ".join(f"{f['time_s']:.1f}s {f['scores'].get(category, 0.0):.2f}" for f in ranked[:3])
+        cited = ", ".join(f"{f.time_s:.1f}s {f.scores.get(category, 0.0):.2f}" for f in ranked[:3])
         detail = (f"{method} over {len(frames)} frames (top: {cited}); best frame: "
-                  f"{best['detail'].get(category, '')}")
-        parts.append(ImagePart(f"video@{best['time_s']:.1f}s", {category: score}, {category: detail}))
+                  f"{best.detail.get(category, '')}")
+        parts.append(ImagePart(f"video@{best.time_s:.1f}s", {category: score}, {category: detail}))
     return parts

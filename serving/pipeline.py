@@ -38,12 +38,12 @@ from core.schemas import (
     Decision,
     Diagnosis,
     Evidence,
-    LlmDiagnosis,
     ReviewRequest,
     ReviewResponse,
     SummaryStatus,
 )
 from core.store import DecisionStore, Sighting, StoredDecision
+from models.contracts import LlmAnswer, MediaFailure, MediaResult, Medium, ScoredVideo
 from models.diagnosis import ReviewContext, check_against_evidence
 from models.page_phishing import PagePhishingHead
 from models.scoring import ImagePart, ScoreJob, ScoreResult, Signal, TextPart, aggregate_video
@@ -354,7 +354,7 @@ class ReviewPipeline:
         response = self._diagnose(ctx)
         try:
             with metrics.in_flight("LlmDiagnoser"):
-                out = await asyncio.wait_for(response, timeout=llm.deadline_s)
+                out: LlmAnswer = await asyncio.wait_for(response, timeout=llm.deadline_s)
         except TimeoutError:
             cancel = getattr(response, "cancel", None)
             if cancel:
@@ -363,10 +363,10 @@ class ReviewPipeline:
         except Exception:
             return DiagnosisOutcome(SummaryStatus.unavailable, ms=(time.perf_counter() - started) * 1000)
         ms = (time.perf_counter() - started) * 1000
-        versions = {"llm": out["model"], "llm_prompt": out["prompt_version"]}
-        if not out["ok"]:
+        versions = {"llm": out.model, "llm_prompt": out.prompt_version}
+        if out.diagnosis is None:
             return DiagnosisOutcome(SummaryStatus.invalid, versions=versions, ms=ms)
-        diagnosis = check_against_evidence(LlmDiagnosis.model_validate(out["diagnosis"]), result.scores, cfg)
+        diagnosis = check_against_evidence(out.diagnosis, result.scores, cfg)
         return DiagnosisOutcome(SummaryStatus.ok, diagnosis, versions, ms)
 
     async def _diagnose_later(
@@ -452,7 +452,7 @@ class ReviewPipeline:
         self, ads: list[PreparedAd], started: float, plan: RolloutPlan | None = None
     ) -> list[ReviewResponse | AdriskError]:
         timings: dict[str, float] = {}
-        flat_media = [(kind, raw) for ad in ads for _, kind, raw in ad.media]
+        flat_media = [Medium(kind, raw) for ad in ads for _, kind, raw in ad.media]
         flat_texts = [part.text for ad in ads for part in ad.texts]
 
         async def nothing() -> list:
@@ -547,7 +547,7 @@ class ReviewPipeline:
         return scored, shadows
 
     def _split_media(
-        self, ads: list[PreparedAd], media_out: list[dict[str, Any]]
+        self, ads: list[PreparedAd], media_out: list[MediaResult]
     ) -> tuple[list[list[ImagePart]], list[list[TextPart]]]:
         """Per ad: image parts for the scorer, OCR text parts; a failed medium fails its ad."""
         video = self.config.video
@@ -560,18 +560,17 @@ class ReviewPipeline:
             for source, _, _ in ad.media:
                 item = media_out[at]
                 at += 1
-                if not item["ok"]:
-                    ad.error = ad.error or _error_from_item(item, source)
-                elif item["kind"] == "video":
-                    images += aggregate_video(item["frames"], video.aggregation, video.top_k)
-                    ocr += [TextPart(f"video@{f['time_s']:.1f}s.ocr", f["ocr"]) for f in item["frames"] if f["ocr"]]
-                    ad.sightings += [Sighting(f"video@{f['time_s']:.1f}s", int(f["phash"], 16))
-                                     for f in item["frames"]]
+                if isinstance(item, MediaFailure):
+                    ad.error = ad.error or item.error(field_name(source))
+                elif isinstance(item, ScoredVideo):
+                    images += aggregate_video(item.frames, video.aggregation, video.top_k)
+                    ocr += [TextPart(f"video@{f.time_s:.1f}s.ocr", f.ocr) for f in item.frames if f.ocr]
+                    ad.sightings += [Sighting(f"video@{f.time_s:.1f}s", f.phash) for f in item.frames]
                 else:
-                    images.append(ImagePart(source, item["scores"], item["detail"]))
-                    ad.sightings.append(Sighting(source, int(item["phash"], 16)))
-                    if item["ocr"]:
-                        ocr.append(TextPart(f"{source}.ocr", item["ocr"]))
+                    images.append(ImagePart(source, item.scores, item.detail))
+                    ad.sightings.append(Sighting(source, item.phash))
+                    if item.ocr:
+                        ocr.append(TextPart(f"{source}.ocr", item.ocr))
             images_per_ad.append(images)
             ocr_per_ad.append(ocr)
         return images_per_ad, ocr_per_ad
@@ -683,15 +682,9 @@ async def _done(value: Any) -> Any:
     return value
 
 
-def _error_from_item(item: dict[str, Any], source: str) -> AdriskError:
-    from core import errors
-
-    cls = next(
-        (c for c in vars(errors).values()
-         if isinstance(c, type) and issubclass(c, AdriskError) and c.code == item["error"]),
-        errors.InvalidInput,
-    )
-    return cls(f"{FIELD_NAMES.get(source, source.replace('image', 'creative.images'))}: {item['detail']}")
-
-
 FIELD_NAMES = {"video": "creative.video", "landing_page.screenshot": "landing_page.screenshot"}
+
+
+def field_name(source: str) -> str:
+    """The request field a medium came from: image[2] → creative.images[2]."""
+    return FIELD_NAMES.get(source, source.replace("image", "creative.images"))
