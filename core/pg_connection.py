@@ -1,7 +1,7 @@
 """Connecting to the PostgreSQL decision store: the URL from the config, credentials from the
 environment, and the session settings every connection gets.
 
-The URL never holds credentials (refused at load, core/config.py). libpq itself reads PGUSER,
+The URL never holds credentials (refused at load, core/config/store.py). libpq itself reads PGUSER,
 PGPASSWORD, PGPASSFILE and ~/.pgpass. A password file holding just the password (a mounted
 Kubernetes Secret) is read when one is named: ADRISK_STORE_PASSWORD_FILE wins over the config's
 `store.password_file`, and either wins over libpq's own sources.

@@ -1,4 +1,4 @@
-"""Protobuf ↔ pydantic, generically: the proto messages mirror core/schemas.py field for field,
+"""Protobuf ↔ pydantic, generically: the proto messages mirror core/schemas/ field for field,
 so one walk over the message descriptor converts any of them. Media bytes become the base64
 strings the pydantic models validate; unset optional fields stay absent, so pydantic defaults
 apply exactly as for JSON. Responses go back through `json_format.ParseDict`, which refuses any
