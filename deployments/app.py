@@ -4,6 +4,14 @@
 (`import_path: deployments.app:build_app`), so `serve deploy` on a cluster and `adrisk serve`
 locally deploy the same graph. Deployment options (replicas, CPUs, GPUs, queue bounds, batch
 sizes) come from the Serve config; the builder only wires the graph.
+
+One config: the builder loads and validates the profile (plus overrides) once and binds that
+AdriskConfig object to every deployment. Ray pickles bound arguments into the application, so a
+replica that restarts later (a crash, a new node) gets the same config as its peers, whatever
+happened to the YAML on disk since; a YAML edit takes effect with the next deploy. With
+`models_app`, the app is only an Ingress (e.g. a candidate policy) that calls another running
+app's model deployments: its own config covers the ingress's work (policy, limits, store), the
+models run on the config their own app was built with.
 """
 
 from __future__ import annotations
@@ -47,16 +55,16 @@ def build_app(args: dict[str, Any] | AppArgs) -> Application:
     if unknown:
         raise ValueError(f"unknown deployments in options: {sorted(unknown)}")
 
+    config = load_config(args.profile, args.overrides or None)
+
     def bind(name: str, *extra: Any):
         deployment = DEPLOYMENTS[name]
         if name in opts:
             deployment = deployment.options(**opts[name])
-        return deployment.bind(*extra, args.profile, args.overrides or None)
+        return deployment.bind(*extra, config)
 
-    ingress = DEPLOYMENTS["Ingress"].options(**opts.get("Ingress", {}))
     if args.models_app:
-        return ingress.bind(None, None, None, None, args.profile, args.overrides or None, args.models_app)
-    config = load_config(args.profile, args.overrides or None)
+        return DEPLOYMENTS["Ingress"].options(**opts.get("Ingress", {})).bind(
+            None, None, None, None, config, args.models_app)
     llm = bind("LlmDiagnoser") if config.llm is not None and config.llm.enabled else None
-    return ingress.bind(bind("ImageRiskModel"), bind("TextEncoder"), bind("RiskScorer"), llm,
-                        args.profile, args.overrides or None)
+    return bind("Ingress", bind("ImageRiskModel"), bind("TextEncoder"), bind("RiskScorer"), llm)

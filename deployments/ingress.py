@@ -1,4 +1,13 @@
-"""The HTTP ingress: FastAPI on Ray Serve. Validation, fan-out, policy, decision log."""
+"""The ingress deployment: the adrisk API on Ray Serve, over HTTP (FastAPI) and gRPC (adrisk.v1).
+
+It maps requests onto the review pipeline (serving/pipeline.py), which does the review itself:
+prepare the ad, fan out to the model deployments, fusion, policy, the decision log. The ingress
+does what sits around it: API-key auth, body and batch-size limits, request validation, the
+mapping of results and AdriskErrors to HTTP and gRPC, the OpenAI-compatible moderation route
+(mapped by serving/moderation.py), the taxonomy, feedback, decision and trend routes (the decision
+store via serving/decision_log.py), health and readiness (/healthz, /readyz, gRPC health) and
+Prometheus metrics.
+"""
 
 # No `from __future__ import annotations` here: FastAPI must see real types on the route methods.
 
@@ -21,7 +30,7 @@ from ray.serve.grpc_util import RayServegRPCContext
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core import metrics
-from core.config import AdriskConfig, load_config
+from core.config import AdriskConfig
 from core.errors import AdriskError, NotReady, UnprocessableInput
 from core.schemas import (
     BatchItemResult,
@@ -183,13 +192,13 @@ class AdriskIngress:
         text_encoder,
         scorer,
         llm,
-        profile: str,
-        overrides: dict[str, Any] | None = None,
+        config: AdriskConfig,
         models_app: str | None = None,
     ) -> None:
         """Model handles come bound from the graph, or (models_app) from another running app:
-        an extra ingress with a candidate policy can then share one set of model replicas."""
-        self.config: AdriskConfig = load_config(profile, overrides)
+        an extra ingress with a candidate policy can then share one set of model replicas. The
+        config is the app builder's (deployments/app.py), never re-read here."""
+        self.config = config
         if models_app:
             image_model, text_encoder, scorer = (
                 serve.get_deployment_handle(name, app_name=models_app)
@@ -213,7 +222,7 @@ class AdriskIngress:
             diagnose=(lambda ctx: llm.diagnose.remote(ctx)) if llm is not None else None,
             store=self.store,
             clock=self.clock,
-            rollouts=RolloutWatcher(self.store, self.config, profile, overrides),
+            rollouts=RolloutWatcher(self.store, self.config),
         )
         app.state.max_body_bytes = self.config.limits.max_body_bytes
         self._backing: dict[str, list[dict[str, Any]]] | None = None

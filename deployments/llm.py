@@ -1,4 +1,5 @@
-"""LlmDiagnoser: one vLLM AsyncLLM per replica; concurrent reviews share it (continuous batching)."""
+"""LlmDiagnoser: one vLLM AsyncLLM per replica (models/llm_engine.py); concurrent reviews share it
+(continuous batching). It gets the app builder's AdriskConfig, like every deployment."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import Any
 from ray import serve
 
 from core import metrics
-from core.config import load_config
+from core.config import AdriskConfig
 from models.contracts import LlmAnswer
 from models.diagnosis import PromptConfig, ReviewContext, build_messages, diagnosis_schema, validate_diagnosis
-from models.llm_engine import VllmEngine
+from models.llm_engine import LlmPrompt, VllmEngine
 from models.llm_vision import VisualInput, visual_inputs
 
 log = logging.getLogger("ray.serve")
@@ -24,10 +25,10 @@ WARM_UP = ReviewContext(scores={"scam_fraud": 0.9}, action="reject", decision_ca
 
 @serve.deployment(name="LlmDiagnoser")
 class LlmDiagnoser:
-    def __init__(self, profile: str, overrides: dict[str, Any] | None = None) -> None:
-        self.config = load_config(profile, overrides)
-        if self.config.llm is None or not self.config.llm.enabled:
-            raise ValueError(f"profile {profile!r} has no enabled llm section")
+    def __init__(self, config: AdriskConfig) -> None:
+        self.config = config
+        if config.llm is None or not config.llm.enabled:
+            raise ValueError(f"profile {config.profile!r} has no enabled llm section")
         self.prompt = PromptConfig.load(self.config)
         self.schema = diagnosis_schema(self.config.taxonomy.ids)
         self.engine = VllmEngine(self.config.llm)
@@ -57,7 +58,7 @@ class LlmDiagnoser:
         messages = build_messages(ctx, self.prompt, self.config, [v.label for v in visuals])
         self.in_flight += 1
         try:
-            gen = await self.engine.generate(messages, self.schema, [v.image for v in visuals])
+            gen = await self.engine.predict(LlmPrompt(messages, self.schema, [v.image for v in visuals]))
         finally:
             self.in_flight -= 1
         self.totals["requests"] += 1

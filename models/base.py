@@ -1,7 +1,11 @@
-"""The one narrow interface every model backend implements (LitServe-style).
+"""The one narrow interface every Ray-free engine implements (LitServe-style).
 
-`setup()` loads weights once per replica; `predict()` takes a whole batch and returns one output
-per input, in order. Backends never see HTTP, Ray or pydantic: deployments adapt to them.
+`setup()` loads weights once per replica (and warms them up); then one predict-like call does the
+work. Batch engines (`ModelBackend`: image backends, the image engine, the text encoder, the head
+scorer) take a whole batch in `predict()` and return one output per input, in order. An engine
+that batches continuously inside itself (`AsyncModelBackend`: vLLM) takes one input per awaited
+`predict()`, with many in flight at once. Engines never see HTTP, Ray or pydantic request models:
+deployments adapt to them, and benchmarks and offline tools run them as they are.
 """
 
 from __future__ import annotations
@@ -15,21 +19,31 @@ In = TypeVar("In")
 Out = TypeVar("Out")
 
 
-class ModelBackend(ABC, Generic[In, Out]):
+class Engine(ABC):
+    """What every engine has: an identity (name@version) and a one-time setup()."""
+
     name: str
     version: str
 
     @abstractmethod
     def setup(self) -> None:
-        """Load weights. Called once, before any predict()."""
-
-    @abstractmethod
-    def predict(self, batch: Sequence[In]) -> list[Out]:
-        """Run one batch; return exactly one output per input, in order."""
+        """Load weights (and warm up). Called once, before any predict()."""
 
     @property
     def ident(self) -> str:
         return f"{self.name}@{self.version}"
+
+
+class ModelBackend(Engine, Generic[In, Out]):
+    @abstractmethod
+    def predict(self, batch: Sequence[In]) -> list[Out]:
+        """Run one batch; return exactly one output per input, in order."""
+
+
+class AsyncModelBackend(Engine, Generic[In, Out]):
+    @abstractmethod
+    async def predict(self, item: In) -> Out:
+        """One input; safe to await concurrently (the engine batches whatever is in flight)."""
 
 
 def configure_torch(threads: int | None, device: str) -> None:

@@ -15,7 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from core.config import LlmConfig, resolve_model_source, resolve_project_path
+from models.base import AsyncModelBackend
 from models.model_files import WHEEL_PREFIX, member_path
+
+
+@dataclass(frozen=True)
+class LlmPrompt:
+    """One generation's input: chat messages, the JSON schema the output must follow, and images
+    (a VLM's, in the order their placeholders appear in the messages)."""
+
+    messages: list[dict[str, Any]]
+    schema: dict[str, Any]
+    images: list[Any] | None = None
 
 
 @dataclass
@@ -72,18 +83,15 @@ def render_prompt(template: Any, messages: list[dict[str, Any]], images: list[An
     return {"prompt": prompt, "multi_modal_data": {"image": list(images)}}
 
 
-class VllmEngine:
-    """setup() starts the engine; generate() is async and safe to call concurrently."""
+class VllmEngine(AsyncModelBackend[LlmPrompt, Generation]):
+    """setup() starts the engine; predict() (and generate(), the same with loose arguments) is
+    async and safe to call concurrently: vLLM batches whatever is in flight."""
 
     def __init__(self, config: LlmConfig) -> None:
         self.config = config
         self.name, self.version = config.name, config.version
         self._engine = None
         self._template: Any = None  # tokenizer (text-only) or processor (VLM): owns the chat template
-
-    @property
-    def ident(self) -> str:
-        return f"{self.name}@{self.version}"
 
     def setup(self) -> None:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(self.config.kv_cache_gib))
@@ -128,15 +136,18 @@ class VllmEngine:
     async def generate(
         self, messages: list[dict[str, Any]], schema: dict[str, Any], images: list[Any] | None = None
     ) -> Generation:
+        return await self.predict(LlmPrompt(messages, schema, images))
+
+    async def predict(self, item: LlmPrompt) -> Generation:
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
         assert self._engine is not None, "setup() was not called"
-        prompt = render_prompt(self._template, messages, images)
+        prompt = render_prompt(self._template, item.messages, item.images)
         params = SamplingParams(
             max_tokens=self.config.max_tokens,
             temperature=0.0,
-            structured_outputs=StructuredOutputsParams(json=schema),
+            structured_outputs=StructuredOutputsParams(json=item.schema),
         )
         started = time.perf_counter()
         first: float | None = None

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from core.config import AdriskConfig, resolve_project_path
+from models.base import ModelBackend
 from models.contracts import ScoredFrame
 from models.heads import HeadSet
 from multimodal.page_evidence import PageEvidenceGate
@@ -123,6 +126,28 @@ def score_job(job: ScoreJob, heads: HeadSet) -> ScoreResult:
         evidence=evidence,
         head_version=heads.ident,
     )
+
+
+class HeadScorer(ModelBackend[ScoreJob, ScoreResult]):
+    """A head set behind the narrow interface: setup() loads it (the profile's, or a registered
+    version's directory) and warms it up; predict() scores a batch of jobs."""
+
+    def __init__(self, config: AdriskConfig, directory: str | Path | None = None) -> None:
+        self.config = config
+        self.directory = resolve_project_path(str(directory or config.heads.text))
+        self.heads: HeadSet | None = None
+
+    def setup(self) -> None:
+        heads = self.config.heads
+        self.heads = HeadSet.load(self.directory, self.config.taxonomy, heads.zero_shot_scale, heads.zero_shot_bias)
+        self.name, self.version = self.heads.manifest["name"], self.heads.manifest["version"]
+        # Warm-up: the URL vectorizer and numpy paths initialise lazily (~0.5 s on first use).
+        score_job(ScoreJob(url="http://warm.up/"), self.heads)
+
+    def predict(self, batch: Sequence[ScoreJob]) -> list[ScoreResult]:
+        if self.heads is None:
+            raise RuntimeError("setup() was not called")
+        return [score_job(job, self.heads) for job in batch]
 
 
 def aggregate_video(frames: Sequence[ScoredFrame], method: str, top_k: int) -> list[ImagePart]:

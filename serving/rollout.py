@@ -11,6 +11,11 @@ restarts: head sets are multiplexed inside the RiskScorer replicas (`@serve.mult
 are data in the ingress. Each review takes one snapshot of the state when it starts, so an
 in-flight review finishes on the versions it began with. The canary arm is a hash of the
 request_id, so a retried request lands on the same arm.
+
+Config: the watcher works from the ingress's one AdriskConfig (built by the app builder). A
+policy version under rollout is a registered, hashed artifact, loaded on its own and verified
+against its manifest; it replaces only the `policy` section of that same config (validated again
+as a whole), so stable and candidate differ in their policy and nothing else.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.config import AdriskConfig, load_config, resolve_project_path
+from core.config import AdriskConfig, resolve_project_path
 from core.store import DecisionStore
 from models.registry import Registry
 
@@ -60,6 +65,12 @@ def default_versions(config: AdriskConfig) -> dict[str, str]:
 
     manifest = json.loads((resolve_project_path(config.heads.text) / "manifest.json").read_text())
     return {"text_heads": str(manifest["version"]), "policy": str(config.policy.version)}
+
+
+def with_policy(config: AdriskConfig, policy_doc: dict) -> AdriskConfig:
+    """`config` with its policy replaced by `policy_doc`, validated like a loaded profile (what
+    `load_config(profile, {"policy_doc": ...})` gives, without reading the profile again)."""
+    return AdriskConfig.model_validate({**dict(config), "policy": policy_doc})
 
 
 @dataclass(frozen=True)
@@ -99,9 +110,8 @@ class RolloutPlan:
 class RolloutWatcher:
     """Keeps the current plan, re-reading the store at most every `poll_s`."""
 
-    def __init__(self, store: DecisionStore, config: AdriskConfig, profile: str, overrides: dict | None,
-                 clock=time.monotonic) -> None:
-        self.store, self.config, self.profile, self.overrides = store, config, profile, dict(overrides or {})
+    def __init__(self, store: DecisionStore, config: AdriskConfig, clock=time.monotonic) -> None:
+        self.store, self.config = store, config
         self.registry = Registry.from_config(config)
         self.poll_s = config.registry.rollout_poll_s
         self._clock = clock
@@ -132,9 +142,10 @@ class RolloutWatcher:
         return RolloutPlan(states, defaults, policies)
 
     def load_policy(self, version: str) -> AdriskConfig:
+        """The config with a registered policy version in place of its own (verified, cached)."""
         if version not in self._policy_cache:
             manifest = self.registry.get("policy", version)
             self.registry.verify(manifest)
             doc = yaml.safe_load(resolve_project_path(manifest.artifact).read_text())
-            self._policy_cache[version] = load_config(self.profile, {**self.overrides, "policy_doc": doc})
+            self._policy_cache[version] = with_policy(self.config, doc)
         return self._policy_cache[version]

@@ -1,0 +1,163 @@
+"""The image engine: everything one ImageRiskModel batch does, without Ray.
+
+A batch item is one medium — an image or a whole video. One `predict` decodes every medium on a
+small thread pool (images at reduced scale, videos to a few sampled frames), sends every still
+image and sampled frame of the batch through every image backend in one pass while Tesseract
+reads text from the chosen ones on a second pool, hashes each picture (pHash, for the known-bad
+bank) and merges the backends per category (the max, with the model and labels behind it).
+
+The Ray deployment (deployments/models.py) wraps it with batching, metrics and live batch
+settings; benchmarks/serving_vs_inprocess.py runs the same class in-process, so both do the
+same work.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from PIL import Image
+
+from core.config import AdriskConfig
+from core.errors import AdriskError
+from models.base import ModelBackend
+from models.contracts import MediaFailure, MediaResult, Medium, ScoredFrame, ScoredImage, ScoredVideo
+from models.image_models import ImageResult, build_image_backend
+from multimodal.images import DecodedImage, configure_pillow, decode_image
+from multimodal.ocr import ocr_image, tesseract_available
+from multimodal.phash import phash
+from multimodal.video import DecodedVideo, decode_video
+
+log = logging.getLogger(__name__)
+
+
+def ocr_frame_choice(kinds: list[str], budget: int) -> set[int]:
+    """Which frames to OCR: every scene start first (new scene, new text), then evenly spread frames."""
+    scenes = [i for i, k in enumerate(kinds) if k == "scene"][:budget]
+    rest = [i for i in range(len(kinds)) if i not in scenes]
+    room = budget - len(scenes)
+    spread = [rest[round(j * (len(rest) - 1) / max(1, room - 1))] for j in range(room)] if rest and room > 0 else []
+    return set(scenes) | set(spread)
+
+
+class ImageEngine(ModelBackend[Medium, MediaResult]):
+    """Media → ScoredImage / ScoredVideo / MediaFailure, one per medium, in order."""
+
+    name = "image-engine"
+
+    def __init__(self, config: AdriskConfig, decode_workers: int = 2, ocr_workers: int = 2,
+                 backends: Sequence[ModelBackend] | None = None) -> None:
+        """`backends` replaces the profile's image models (tests: stand-ins that need no weights)."""
+        self.config = config
+        self.decode_workers, self.ocr_workers = decode_workers, ocr_workers
+        self._given = list(backends) if backends is not None else None
+        self.backends: list[ModelBackend] = []
+        self.ocr_enabled = False
+        self._decode_pool: ThreadPoolExecutor | None = None
+        self._ocr_pool: ThreadPoolExecutor | None = None
+
+    @property
+    def version(self) -> str:  # type: ignore[override]
+        return "+".join(b.ident for b in self.backends) or "not-set-up"
+
+    def setup(self) -> None:
+        """Load and warm every backend, check for Tesseract, start the decode and OCR pools."""
+        configure_pillow(self.config.limits)
+        self.backends = self._given if self._given is not None else [
+            build_image_backend(m, self.config.taxonomy) for m in self.config.image_models]
+        for backend in self.backends:
+            backend.setup()
+            backend.predict([Image.new("RGB", (64, 64), "white")])  # warm-up: first call is slow
+        self.ocr_enabled = self.config.ocr.enabled and tesseract_available()
+        if self.config.ocr.enabled and not self.ocr_enabled:
+            log.warning("OCR is enabled in the profile but `tesseract` is not installed: OCR is off")
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one core per tesseract process; the pool parallelises
+        # FFmpeg may only read the temp file we hand it: no network or other protocols from inside a video.
+        os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "protocol_whitelist;file")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # quiet: bad uploads are answered, not logged
+        self._decode_pool = ThreadPoolExecutor(max_workers=self.decode_workers, thread_name_prefix="decode")
+        self._ocr_pool = ThreadPoolExecutor(max_workers=self.ocr_workers, thread_name_prefix="ocr")
+
+    def models(self) -> list[str]:
+        """What answers for this engine: every backend, and Tesseract when OCR is on."""
+        return [b.ident for b in self.backends] + (["tesseract"] if self.ocr_enabled else [])
+
+    def close(self) -> None:
+        for pool in (self._decode_pool, self._ocr_pool):
+            if pool is not None:
+                pool.shutdown()
+        self._decode_pool = self._ocr_pool = None
+
+    def _decode(self, item: Medium) -> DecodedImage | DecodedVideo | AdriskError:
+        try:
+            if item.kind == "video":
+                return decode_video(item.data, self.config.limits)
+            return decode_image(item.data, self.config.limits)
+        except AdriskError as exc:
+            return exc
+
+    def predict(self, batch: Sequence[Medium]) -> list[MediaResult]:
+        """One result per medium, in order; a medium that fails is a MediaFailure, not an exception."""
+        if self._decode_pool is None or self._ocr_pool is None:
+            raise RuntimeError("setup() was not called")
+        decoded = list(self._decode_pool.map(self._decode, batch))
+        pictures: list[Image.Image] = []  # every still image and sampled frame of the batch
+        ocr_wanted: list[int] = []  # indices into pictures that get OCR
+        for item in decoded:
+            if isinstance(item, AdriskError):
+                continue
+            if isinstance(item, DecodedVideo):
+                chosen = ocr_frame_choice([f.kind for f in item.frames], self.config.video.ocr_frames)
+                for i, frame in enumerate(item.frames):
+                    if i in chosen:
+                        ocr_wanted.append(len(pictures))
+                    pictures.append(frame.image)
+            else:
+                ocr_wanted.append(len(pictures))
+                pictures.append(item.image)
+        ocr_futures = (
+            {i: self._ocr_pool.submit(ocr_image, pictures[i], self.config.ocr) for i in ocr_wanted}
+            if self.ocr_enabled else {}
+        )
+        per_backend: list[list[ImageResult]] = [b.predict(pictures) for b in self.backends]
+        hashes = [phash(p) for p in pictures]  # for known-bad matching and trends
+        ocr = {i: f.result() for i, f in ocr_futures.items()}
+        return self._assemble(decoded, per_backend, hashes, ocr)
+
+    def _assemble(self, decoded: list[DecodedImage | DecodedVideo | AdriskError],
+                  per_backend: list[list[ImageResult]], hashes: list[int], ocr: dict[int, str]) -> list[MediaResult]:
+        """Back from the flat list of pictures to one result per medium."""
+        out: list[MediaResult] = []
+        k = 0
+        for item in decoded:
+            if isinstance(item, AdriskError):
+                out.append(MediaFailure.of(item))
+                continue
+            if isinstance(item, DecodedVideo):
+                frames = []
+                for frame in item.frames:
+                    scores, detail = self._merge(per_backend, k)
+                    frames.append(ScoredFrame(scores, detail, ocr.get(k, ""), hashes[k],
+                                              time_s=round(frame.time_s, 2), kind=frame.kind))
+                    k += 1
+                out.append(ScoredVideo(round(item.duration_s, 2), tuple(frames)))
+            else:
+                scores, detail = self._merge(per_backend, k)
+                out.append(ScoredImage(scores, detail, ocr.get(k, ""), hashes[k]))
+                k += 1
+        return out
+
+    def _merge(self, per_backend: list[list[ImageResult]], k: int) -> tuple[dict[str, float], dict[str, str]]:
+        """Max over backends per category, with the model and labels that produced it."""
+        scores: dict[str, float] = {}
+        detail: dict[str, str] = {}
+        for backend, results in zip(self.backends, per_backend, strict=True):
+            result = results[k]
+            labels = ", ".join(f"{name.split(',')[0]} {p:.2f}" for name, p in result.labels)
+            for category, score in result.category_scores.items():
+                if score >= scores.get(category, -1.0):
+                    scores[category] = score
+                    detail[category] = f"{backend.ident}: {labels}"
+        return scores, detail
