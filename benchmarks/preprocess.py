@@ -16,8 +16,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks.machine import machine_info
 from benchmarks.report import write_section
-from benchmarks.serving_vs_inprocess import machine_info, make_jpegs
+from benchmarks.serving_vs_inprocess import make_jpegs
 from core.config import load_config
 
 
@@ -40,7 +41,7 @@ def make_video(seconds: int = 30) -> bytes:
 
 
 def measure() -> list[tuple[str, str, float]]:
-    from models.image_models import build_image_backend
+    from models.image_engine import ImageEngine
     from multimodal.images import decode_image
     from multimodal.ocr import ocr_image, tesseract_available
     from multimodal.video import decode_video
@@ -73,13 +74,13 @@ def measure() -> list[tuple[str, str, float]]:
             rows.append(("OCR", "2 workers (the replica's pool)",
                          rate(lambda: len(list(pool.map(lambda b: ocr_image(b, config.ocr), banners))))))
 
-    backends = [build_image_backend(m, config.taxonomy) for m in config.image_models]
-    for backend in backends:
-        backend.setup()
+    engine = ImageEngine(config)  # the replica's backends, set up as the replica sets them up
+    engine.setup()
+    engine.close()  # only its backends are measured here, not its decode or OCR pools
     pictures = ([decode_image(j, limits).image for j in jpegs] * 2)[:16]
 
     def predict_all() -> int:
-        for backend in backends:
+        for backend in engine.backends:
             backend.predict(pictures)
         return len(pictures)
 
