@@ -60,11 +60,11 @@ class ReviewPipeline:
         self.admission = AdmissionGate(config.limits.max_in_flight_ads, config.limits.max_in_flight_mib * MIB)
         self.page_head = PagePhishingHead.load(resolve_project_path(config.heads.page))
         self.background = BackgroundTasks(config.llm.max_pending if config.llm else 1)
-        self.prepare = PrepareStage(config, store, self.page_head, clock)
-        self.fan_out = FanOutStage(config, ModelCalls(score_media, embed_texts, score_jobs))
-        self.decide = DecideStage(config, store, self.known_bad, self.page_head.ident)
-        self.summarise = SummariseStage(config, diagnose, store, self.background)
-        self.record = RecordStage(store, clock, self.summarise)
+        self.prepare_stage = PrepareStage(config, store, self.page_head, clock)
+        self.fan_out_stage = FanOutStage(config, ModelCalls(score_media, embed_texts, score_jobs))
+        self.decide_stage = DecideStage(config, store, self.known_bad, self.page_head.ident)
+        self.summarise_stage = SummariseStage(config, diagnose, store, self.background)
+        self.record_stage = RecordStage(store, clock, self.summarise_stage)
 
     async def review_many(
         self, requests: list[ReviewRequest]
@@ -85,11 +85,11 @@ class ReviewPipeline:
     ) -> list[ReviewResponse | AdriskError]:
         started = time.perf_counter()
         states = [ReviewState(request) for request in requests]
-        await self.prepare.run(states)  # replays and bad input end here
+        await self.prepare_stage.run(states)  # replays and bad input end here
         live = [state for state in states if not state.done]
         if live:
             plan = self.rollouts.plan() if self.rollouts else None  # one snapshot for the whole call
-            await self.fan_out.run(live, plan)  # failed media and model calls end here
+            await self.fan_out_stage.run(live, plan)  # failed media and model calls end here
             # Each ad on its own from here; summaries run concurrently (the LLM batches them).
             await asyncio.gather(*(self._conclude(state, plan, started) for state in live if not state.done))
         outcomes = [state.outcome for state in states]
@@ -97,7 +97,8 @@ class ReviewPipeline:
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _conclude(self, state: ReviewState, plan: RolloutPlan | None, started: float) -> None:
-        await self.decide.run(state, plan)
-        await self.summarise.run(state)
-        self.decide.merge_diagnosis(state)
-        await self.record.run(state, started)
+        """Stages 3–5 for one scored ad: decide, summarise (an `always` diagnosis merged), record."""
+        await self.decide_stage.run(state, plan)
+        await self.summarise_stage.run(state)
+        self.decide_stage.merge_diagnosis(state)
+        await self.record_stage.run(state, started)
