@@ -14,11 +14,15 @@ from core.config.base import CONFIG_DIR, PROJECT_ROOT
 from core.config.profile import AdriskConfig
 from core.config.store import STORE_URL_ENV
 
+# PyYAML's LibYAML-backed safe loader where it is built in (about 10x faster, the same documents);
+# every profile load reads the taxonomy, the policy and the moderation mapping.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def _read_yaml(path: Path) -> Any:
     try:
         with path.open("r", encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return yaml.load(fh, Loader=_SafeLoader)
     except FileNotFoundError:
         raise ValueError(f"config file not found: {path}") from None
 
