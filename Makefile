@@ -17,7 +17,7 @@ TORCH_UV_ARGS := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX) --index-st
                  $(foreach f,$(TORCH_FIND_LINKS),--find-links $(f))
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-16)
 
-.PHONY: install lock system-deps prepare serve test lint bench load clean proto
+.PHONY: install lock system-deps prepare serve test test-fast lint bench load clean proto
 
 # Tesseract (OCR of text in images) is a Debian package. Installed when missing and we are root;
 # otherwise say how, and the service runs with OCR off (a warning in its log).
@@ -89,6 +89,10 @@ lint: install
 
 test: prepare lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=20
+
+# The in-process tier (tests/conftest.py marks it `fast`): no service, nothing marked slow; under a minute.
+test-fast: prepare lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m fast --durations=10
 
 # Headless locust (HTTP + gRPC users) against a service it starts on 127.0.0.1; reports in docs/load.
 load: prepare

@@ -72,10 +72,20 @@ def client(service: Service) -> Iterator[httpx.Client]:
 SERVICE_FIXTURES = {"service", "client"}
 
 
+def _on_postgres(item: pytest.Item) -> bool:
+    """A test on the session's PostgreSQL server (`pg_server`, or the `postgres` arm of `store_config`),
+    which starts the server (initdb + postgres) and creates and migrates a database per test."""
+    callspec = getattr(item, "callspec", None)
+    return "pg_server" in getattr(item, "fixturenames", ()) or (
+        callspec is not None and callspec.params.get("store_config") == "postgres")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tiers: a test that needs the running service (or is marked slow) is not `fast`; the rest are
-    in-process and make up `make test-fast` (`pytest -m fast`)."""
+    in-process and make up `make test-fast` (`pytest -m fast`). Tests on PostgreSQL are slow."""
     for item in items:
+        if _on_postgres(item):
+            item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("slow") or SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
             continue
         item.add_marker(pytest.mark.fast)

@@ -11,7 +11,11 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from core.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow  # starts a child interpreter and process trees of its own, per test
 
 SCRIPT = r"""
 import json, os, shutil, subprocess, sys, threading, time

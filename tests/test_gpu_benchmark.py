@@ -126,6 +126,7 @@ def test_the_profile_reader_agrees_with_yaml_and_knows_every_architecture():
     assert hp["image_size"] == towers[0]["input_size"]  # the profile's input size is the tower's
 
 
+@pytest.mark.slow  # builds the gpu profile's image towers
 def test_image_tower_configs_have_the_published_parameter_counts():
     import torch
     from transformers import MPNetConfig, MPNetModel, SiglipVisionConfig, SiglipVisionModel
@@ -140,6 +141,7 @@ def test_image_tower_configs_have_the_published_parameter_counts():
     assert 105 < count(mpnet) < 112  # mpnet-base: ~109M
 
 
+@pytest.mark.slow  # writes and loads a ResNet-50 in ONNX Runtime
 def test_the_onnx_resnet50_loads_in_onnx_runtime_with_resnet50s_parameter_count(tmp_path):
     full = resnet50_onnx(tmp_path / "r50.onnx", width=1.0, classes=1000)
     # torchvision's resnet50 has 25,557,032 parameters; batch norm folded into a bias per conv channel

@@ -38,6 +38,7 @@ def tiny_clip_dir(tmp_path_factory) -> str:
     return str(out)
 
 
+@pytest.mark.slow  # builds a CLIP model and the gpu profile's backend
 def test_gpu_profile_clip_backend_runs_on_a_local_model(tiny_clip_dir):
     gpu = load_config("gpu")
     spec = gpu.image_models[0].model_copy(

@@ -16,7 +16,8 @@ from models.splits import SPLITS, group_key, registrable_domain, split_of, url_s
 from models.training import assign_splits, head_dataset, load_examples, load_phishing_urls
 
 DATA = PROJECT_ROOT.parent / "shared" / "data"
-pytestmark = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is not beside the project")
+pytestmark = [pytest.mark.skipif(not DATA.exists(), reason="../shared/data is not beside the project"),
+              pytest.mark.slow]  # reads and splits all of ../shared/data (81k rows)
 
 
 @pytest.fixture(scope="module")

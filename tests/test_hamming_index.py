@@ -53,6 +53,7 @@ def banks(draw: st.DrawFn) -> tuple[list[int], list[int]]:
     return stored, queries
 
 
+@pytest.mark.slow  # a fuzzer (150 examples)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bank=banks(), max_radius=st.integers(0, 20), substrings=st.sampled_from([None, 0, 3, 4, 5, 7, 9]),
        buffer_size=st.sampled_from([1, 8, BUFFER_SIZE]), data=st.data())
@@ -65,6 +66,7 @@ def test_search_equals_brute_force(bank, max_radius, substrings, buffer_size, da
     assert answer(index, queries, radius) == brute_force(dict(enumerate(stored)), queries, radius)
 
 
+@pytest.mark.slow  # a fuzzer
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), substrings=st.sampled_from([None, 3, 4]), radius=st.integers(0, 8),
        buffer_size=st.sampled_from([1, 16, BUFFER_SIZE]))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from core.config import PROJECT_ROOT, load_config, resolve_project_path
 from models.heads import HeadSet
@@ -31,6 +32,7 @@ def test_committed_head_set_loads_with_heldout_metrics():
         assert quality[category]["heldout"]["n_pos"] > 0, category
 
 
+@pytest.mark.slow  # the training CLI: embeds and fits every head
 def test_train_heads_cli_on_a_subset(tmp_path):
     out = tmp_path / "heads"
     proc = subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,7 @@ def test_transparent_png_is_composited_on_white():
     assert decoded.image.getpixel((5, 5)) == (255, 255, 255)
 
 
+@pytest.mark.slow  # a fuzzer (300 examples)
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.sampled_from(SEEDS), cut=st.integers(0, 4000), flips=st.lists(
     st.tuples(st.integers(0, 4000), st.integers(0, 255)), max_size=8))
@@ -44,6 +46,7 @@ def test_fuzzed_images_decode_or_fail_cleanly(seed, cut, flips):
         assert decoded.image.mode == "RGB" and min(decoded.image.size) >= 1
 
 
+@pytest.mark.slow  # a fuzzer
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=2048))
 def test_arbitrary_bytes_never_escape_as_other_errors(data):

@@ -7,6 +7,8 @@ import csv
 import subprocess
 import sys
 
+import pytest
+
 from load_tests.payloads import build
 
 
@@ -32,6 +34,7 @@ def test_short_load_run_against_the_service(service, tmp_path):
     assert (out / "report.html").stat().st_size > 1000
 
 
+@pytest.mark.slow  # starts locust in a child process
 def test_only_loopback_targets(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "locust", "-f", "load_tests/locustfile.py", "--headless", "-u", "1", "-t", "2s",

@@ -92,6 +92,7 @@ def _installed_corpus(tmp_path: Path) -> Path:
     return out
 
 
+@pytest.mark.slow  # builds a corpus and reviews every page in-process
 def test_installed_pages_build_and_none_is_rejected(tmp_path: Path):
     out = _installed_corpus(tmp_path)
     lines = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]

@@ -126,6 +126,7 @@ def test_artifact_loads_with_metrics_and_is_small(head):
         assert all(weights[k].dtype != object for k in weights.files)
 
 
+@pytest.mark.slow  # retrains the page head from its data
 @needs_data
 def test_training_reproduces_the_committed_artifact(tmp_path):
     manifest = train_page_head(DATA_DIR, tmp_path / "head")

@@ -179,6 +179,7 @@ def test_with_auth_off_an_ipv6_loopback_grpc_caller_is_served(service):
         assert local6.review({"request_id": f"local6-{uuid.uuid4().hex[:6]}", **REVIEW}).decision.action
 
 
+@pytest.mark.slow  # a child interpreter: `adrisk serve` refusing to start
 def test_auth_off_refuses_to_serve_beyond_loopback(tmp_path):
     out = subprocess.run([sys.executable, "-m", "commands.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
                          capture_output=True, text=True, timeout=120,
@@ -250,6 +251,7 @@ def test_auth_on_without_keys_refuses_everyone_and_revoking_the_last_key_never_r
     assert "auth is on and no API key is configured" in logs
 
 
+@pytest.mark.slow  # a child interpreter per case: the adrisk CLI's error path
 @pytest.mark.parametrize(("args", "needle"), [
     (["add", "--name", "x", "--roles", "owner"], "--roles takes a comma-separated list"),
     (["add", "--roles", "score"], "--name is required"),

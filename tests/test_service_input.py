@@ -121,12 +121,13 @@ def test_an_oversized_chunked_body_is_413_on_every_door(doors, door):
         ("corrupt png body", encode(landscape_photo(), "PNG")[:60] + b"\x00" * 500, 400, "invalid_input", ""),
         ("corrupt webp", encode(landscape_photo(), "WEBP")[:40], 400, "invalid_input", ""),
         ("truncated gif", animated_gif(5)[:50], 400, "invalid_input", ""),
-        ("decompression bomb", decompression_bomb_png(), 422, "unprocessable", "pixels"),
+        ("decompression bomb", decompression_bomb_png, 422, "unprocessable", "pixels"),  # built when run: ~2 s
         ("animated bomb", animated_gif(1000), 422, "unprocessable", "frames"),
         ("tiff not accepted", encode(landscape_photo(), "TIFF"), 415, "unsupported_media_type", "TIFF"),
     ],
 )
 def test_hostile_images(client, name, data, status, code, needle):
+    data = data() if callable(data) else data  # not at collection, which the fast tier pays for too
     resp = client.post("/v1/review", json=image_request(f"img-bad-{name.replace(' ', '-')}", data))
     assert_error(resp, status, code, needle)
     assert "creative.images[0]" in resp.json()["detail"]

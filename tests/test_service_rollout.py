@@ -150,6 +150,7 @@ def test_unregistered_or_tampered_versions_cannot_roll_out(service, candidate, t
         registry.verify(manifest)
 
 
+@pytest.mark.slow  # a child interpreter per case: the adrisk CLI's error path
 @pytest.mark.parametrize("percent", ["150", "0", "ten"])
 def test_a_bad_canary_share_is_one_clear_line(percent):
     done = subprocess.run([sys.executable, "-m", "commands.cli", "deploy", "canary", "--component", "text_heads",
@@ -158,6 +159,7 @@ def test_a_bad_canary_share_is_one_clear_line(percent):
     assert "argument --percent:" in done.stderr.splitlines()[-1]
 
 
+@pytest.mark.slow  # a child interpreter per case: the adrisk CLI's error path
 @pytest.mark.parametrize(("args", "needle"), [
     (["canary", "--component", "text_heads"], "--version is required"),
     (["canary", "--version", "9"], "no text_heads version '9'"),

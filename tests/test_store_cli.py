@@ -144,6 +144,7 @@ def test_prepare_migrates_a_profile_whose_store_is_postgres(pg_server, tmp_path)
     open_store(config).close()  # migrated: a replica may open it
 
 
+@pytest.mark.slow  # a child interpreter per case: the adrisk CLI's error path
 @pytest.mark.parametrize("args, message", [
     (("migrate", "--store", "postgresql://u:pw@127.0.0.1:5432/x"), "must not hold credentials"),
     (("copy", "--to", "postgresql://127.0.0.1:5432/x"), "--from SQLITE_PATH is required"),
@@ -154,6 +155,7 @@ def test_mistakes_are_one_line(args, message):
     assert done.returncode != 0 and message in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow  # a child interpreter per case: the adrisk CLI's error path
 def test_an_unreachable_server_is_one_line(tmp_path):
     config = StoreConfig(url=f"postgresql://127.0.0.1:{free_port()}/adrisk")
     done = adrisk("migrate", "--store", config.url)

@@ -228,6 +228,7 @@ def own_server():
         server.close()
 
 
+@pytest.mark.slow  # a PostgreSQL server of its own, restarted under load
 def test_every_acknowledged_decision_survives_server_restarts_mid_load(own_server):
     config = fresh_pg_config(own_server, retry_s=60.0, connect_timeout_s=5.0, pool_size=2)
     acks, stop = SPAWN.Queue(), SPAWN.Event()

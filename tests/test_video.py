@@ -408,6 +408,7 @@ def mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
     return bytes(data)
 
 
+@pytest.mark.slow  # a fuzzer
 def test_fuzz_mutated_videos(tiny_videos: list[bytes]) -> None:
     @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
     @given(data=mutated(tiny_videos))
@@ -423,6 +424,7 @@ def test_fuzz_mutated_videos(tiny_videos: list[bytes]) -> None:
 
 
 # ----------------------------------------------------------------------------- speed (information only)
+@pytest.mark.slow  # writes and decodes 750 frames; information only
 def test_decode_speed_of_a_30_second_video(media_dir: Path) -> None:
     fps, seconds = 25, 30
     data = write_video(
