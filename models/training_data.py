@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -146,8 +146,3 @@ def cached_embeddings(
     else:
         log(f"using cached embeddings for all {len(texts)} texts ({path.name})")
     return vectors[[known[k] for k in keys]]
-
-
-def iter_batches(items: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
