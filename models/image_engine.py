@@ -2,9 +2,10 @@
 
 A batch item is one medium — an image or a whole video. One `predict` decodes every medium on a
 small thread pool (images at reduced scale, videos to a few sampled frames), sends every still
-image and sampled frame of the batch through every image backend in one pass while Tesseract
-reads text from the chosen ones on a second pool, hashes each picture (pHash, for the known-bad
-bank) and merges the backends per category (the max, with the model and labels behind it).
+image and sampled frame of the batch through every image backend in one pass (each backend on its
+own thread, so two single-threaded backends use two cores) while Tesseract reads text from the
+chosen ones on a second pool, hashes each picture (pHash, for the known-bad bank) and merges the
+backends per category (the max, with the model and labels behind it).
 
 The Ray deployment (deployments/models.py) wraps it with batching, metrics and live batch
 settings; benchmarks/serving_vs_inprocess.py runs the same class in-process, so both do the
@@ -48,15 +49,19 @@ class ImageEngine(ModelBackend[Medium, MediaResult]):
     name = "image-engine"
 
     def __init__(self, config: AdriskConfig, decode_workers: int = 2, ocr_workers: int = 2,
-                 backends: Sequence[ModelBackend] | None = None) -> None:
-        """`backends` replaces the profile's image models (tests: stand-ins that need no weights)."""
+                 backends: Sequence[ModelBackend] | None = None, backend_workers: int | None = None) -> None:
+        """`backends` replaces the profile's image models (tests: stand-ins that need no weights).
+        `backend_workers`: threads running the backends side by side (default one per backend; 1 runs
+        them one after another on the calling thread, as before issue 16)."""
         self.config = config
         self.decode_workers, self.ocr_workers = decode_workers, ocr_workers
+        self.backend_workers = backend_workers
         self._given = list(backends) if backends is not None else None
         self.backends: list[ModelBackend] = []
         self.ocr_enabled = False
         self._decode_pool: ThreadPoolExecutor | None = None
         self._ocr_pool: ThreadPoolExecutor | None = None
+        self._backend_pool: ThreadPoolExecutor | None = None
 
     @property
     def version(self) -> str:  # type: ignore[override]
@@ -70,25 +75,29 @@ class ImageEngine(ModelBackend[Medium, MediaResult]):
         for backend in self.backends:
             backend.setup()
             backend.predict([Image.new("RGB", (64, 64), "white")])  # warm-up: first call is slow
-        self.ocr_enabled = self.config.ocr.enabled and tesseract_available()
+        self.ocr_enabled = self.config.ocr.enabled and tesseract_available(self.config.ocr)
         if self.config.ocr.enabled and not self.ocr_enabled:
-            log.warning("OCR is enabled in the profile but `tesseract` is not installed: OCR is off")
+            log.warning("OCR is enabled in the profile but Tesseract (engine %s) or its %s model is not "
+                        "installed: OCR is off", self.config.ocr.engine, self.config.ocr.languages)
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # one core per tesseract process; the pool parallelises
         # FFmpeg may only read the temp file we hand it: no network or other protocols from inside a video.
         os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "protocol_whitelist;file")
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # quiet: bad uploads are answered, not logged
         self._decode_pool = ThreadPoolExecutor(max_workers=self.decode_workers, thread_name_prefix="decode")
         self._ocr_pool = ThreadPoolExecutor(max_workers=self.ocr_workers, thread_name_prefix="ocr")
+        workers = len(self.backends) if self.backend_workers is None else self.backend_workers
+        if workers > 1 and len(self.backends) > 1:
+            self._backend_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image-backend")
 
     def models(self) -> list[str]:
         """What answers for this engine: every backend, and Tesseract when OCR is on."""
         return [b.ident for b in self.backends] + (["tesseract"] if self.ocr_enabled else [])
 
     def close(self) -> None:
-        for pool in (self._decode_pool, self._ocr_pool):
+        for pool in (self._decode_pool, self._ocr_pool, self._backend_pool):
             if pool is not None:
                 pool.shutdown()
-        self._decode_pool = self._ocr_pool = None
+        self._decode_pool = self._ocr_pool = self._backend_pool = None
 
     def _decode(self, item: Medium) -> DecodedImage | DecodedVideo | AdriskError:
         try:
@@ -121,7 +130,11 @@ class ImageEngine(ModelBackend[Medium, MediaResult]):
             {i: self._ocr_pool.submit(ocr_image, pictures[i], self.config.ocr) for i in ocr_wanted}
             if self.ocr_enabled else {}
         )
-        per_backend: list[list[ImageResult]] = [b.predict(pictures) for b in self.backends]
+        if self._backend_pool is not None and pictures:
+            futures = [self._backend_pool.submit(b.predict, pictures) for b in self.backends]
+            per_backend: list[list[ImageResult]] = [f.result() for f in futures]
+        else:
+            per_backend = [b.predict(pictures) for b in self.backends]
         hashes = [phash(p) for p in pictures]  # for known-bad matching and trends
         ocr = {i: f.result() for i, f in ocr_futures.items()}
         return self._assemble(decoded, per_backend, hashes, ocr)

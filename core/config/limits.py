@@ -57,6 +57,12 @@ class OcrConfig(_Strict):
     max_side: int = Field(1600, ge=64, description="images are shrunk to this before OCR")
     timeout_s: float = Field(10.0, gt=0)
     min_chars: int = Field(4, ge=0, description="OCR output shorter than this is dropped")
+    engine: Literal["tesserocr", "cli"] = Field(
+        "tesserocr", description="tesserocr: Tesseract's API in-process, one loaded model per OCR thread; "
+        "cli: one `tesseract` process per image via pytesseract (spawns and reloads the model each time)")
+    tessdata: str | None = Field(
+        None, description="tesserocr's traineddata folder; default: TESSDATA_PREFIX, else what `tesseract "
+        "--list-langs` reports, else the usual Debian/Ubuntu folders")
 
 
 class VideoConfig(_Strict):

@@ -36,6 +36,10 @@ class ImageModelConfig(_Strict):
     categories: list[str] = Field(default_factory=list, description="categories it scores")
     torch_threads: int | None = Field(None, ge=1)
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
+    runtime: Literal["torch", "onnxruntime"] = Field(
+        "torch", description="efficientnet_lite only: onnxruntime runs an ONNX export of the same weights "
+        "(made by `adrisk prepare`, cached under var/cache/onnx/; ~2.7x faster on CPU, same scores)")
+    onnx_threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads of this model's session")
 
 
 class HeadsConfig(_Strict):
