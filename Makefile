@@ -100,10 +100,15 @@ load: prepare
 
 bench: prepare
 	$(BIN)/python -m benchmarks.preprocess --out docs/benchmarks.md
+	$(BIN)/python -m benchmarks.image_path --out docs/benchmarks.md
 	$(BIN)/python -m benchmarks.serving_vs_inprocess --out docs/benchmarks.md
 	$(BIN)/python -m benchmarks.entrypoints --out docs/benchmarks.md
 	$(BIN)/python -m benchmarks.hops --out docs/benchmarks.md
 	$(BIN)/python -m benchmarks.known_bad --out docs/benchmarks.md
+
+# On a GPU machine (torch + transformers; no Ray, vLLM or venv needed): the GPU section of docs/benchmarks.md.
+bench-gpu:
+	python3 -m benchmarks.gpu --out docs/benchmarks.md --json var/gpu-benchmark.json
 
 clean:
 	rm -rf $(VENV) var
