@@ -17,7 +17,7 @@ TORCH_UV_ARGS := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX) --index-st
                  $(foreach f,$(TORCH_FIND_LINKS),--find-links $(f))
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-16)
 
-.PHONY: install lock system-deps prepare serve test test-fast lint bench load clean proto
+.PHONY: install lock system-deps prepare serve test test-fast lint bench bench-gpu load clean proto
 
 # Tesseract (OCR of text in images) is a Debian package. Installed when missing and we are root;
 # otherwise say how, and the service runs with OCR off (a warning in its log).
