@@ -21,10 +21,14 @@ def _encoder(profile: str):
     from models.text_encoder import SentenceTransformerEncoder
 
     config = load_config(profile)
-    threads = max(config.text_encoder.torch_threads, os.cpu_count() or 1)
+    threads = max(config.text_encoder.torch_threads or 1, os.cpu_count() or 1)  # the gpu profile sets none
     encoder = SentenceTransformerEncoder(config.text_encoder.model_copy(update={"torch_threads": threads}))
     encoder.setup()
     return config, encoder
+
+
+def _cache_dir(args: argparse.Namespace) -> Path | None:
+    return Path(args.cache_dir) if getattr(args, "cache_dir", None) else None
 
 
 def cmd_train_heads(args: argparse.Namespace) -> int:
@@ -34,7 +38,8 @@ def cmd_train_heads(args: argparse.Namespace) -> int:
     current = Path(args.current) if args.current else resolve_project_path(config.heads.text)
     if not args.with_feedback:
         out = Path(args.out) if args.out else current
-        manifest = train_heads(config, Path(args.data), out, encoder.encode, limit=args.limit, version=args.version)
+        manifest = train_heads(config, Path(args.data), out, encoder.encode, limit=args.limit, version=args.version,
+                               cache_dir=_cache_dir(args))
         print(f"wrote head set {manifest['name']}@{manifest['version']} to {out}")
         return 0
     # With feedback: train a candidate beside the current heads; it ships only if it beats them.
@@ -45,7 +50,7 @@ def cmd_train_heads(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else resolve_project_path(f"var/heads/{current.name}-v{args.version}")
     held: dict = {}
     train_heads(config, Path(args.data), out, encoder.encode, limit=args.limit, version=args.version,
-                extra=extra, heldout=held)
+                extra=extra, heldout=held, cache_dir=_cache_dir(args))
     comparison = compare_on_heldout(config, out, current, held["examples"], held["embeddings"], held["split"])
     (out / "comparison.json").write_text(json.dumps(comparison, indent=2) + "\n")
     print(f"{'head':<22} {'current':>8} {'candidate':>10} {'held-out rows (feedback)':>26}")
@@ -247,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="output dir (default: the profile's heads.text)")
     train.add_argument("--limit", type=int, default=None, help="train on a random subset (tests)")
     train.add_argument("--version", default="1")
+    train.add_argument("--cache-dir", default=None,
+                       help="embedding cache directory (default var/cache; tests give a temporary one)")
     train.add_argument("--with-feedback", metavar="STORE", default=None,
                        help="add reviewer verdicts from this decision log (SQLite path or postgresql:// URL); "
                        "ship only if it beats the current heads")

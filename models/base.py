@@ -57,7 +57,8 @@ def configure_torch(threads: int | None, device: str) -> None:
         except RuntimeError:  # already set once in this process
             pass
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but CUDA is not available")
+        raise RuntimeError(f"device {device!r} requested but CUDA is not available (tests and development "
+                           f"only: ADRISK_DEVICE_OVERRIDE=cpu runs a GPU profile on CPU, core/config/loading.py)")
 
 
 def offline_if_local(source: str) -> None:

@@ -162,9 +162,11 @@ def train_heads(
     log: Callable[[str], None] = print,
     extra: list[Example] | None = None,
     heldout: dict[str, Any] | None = None,
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train, write the head set to `out`, return its manifest. Pass `heldout` (a dict) to get
-    the examples, embeddings and split back, for comparing against another head set."""
+    the examples, embeddings and split back, for comparing against another head set; `cache_dir`
+    to keep the embedding cache somewhere other than var/cache."""
     examples = load_examples(data_dir)
     if limit:
         rng = np.random.default_rng(SEED)
@@ -172,7 +174,7 @@ def train_heads(
     if extra:  # reviewer verdicts win over a public set's label for the same text
         texts = {ex.text for ex in extra}
         examples = list(extra) + [ex for ex in examples if ex.text not in texts]
-    embeddings = cached_embeddings([ex.text for ex in examples], config, encode, log)
+    embeddings = cached_embeddings([ex.text for ex in examples], config, encode, log, cache_dir)
     split = assign_splits(examples)
     train = split == "train"
     ngrams = text_vectorizer().transform([ex.text for ex in examples])
@@ -200,6 +202,9 @@ def train_heads(
         weights.append(fit.w_embedding)
         ngram_weights.append(fit.w_ngram)
         biases.append(np.float32(fit.bias))
+    if not heads:
+        raise ValueError(f"no head has {MIN_TRAIN_POSITIVES} training and {MIN_EVAL_POSITIVES} evaluation positives "
+                         f"in these {len(examples)} rows: use more rows (--limit)")
     phishing = config.thresholds("phishing")
     url_info, url_coef, url_intercept = train_url_head(data_dir, phishing.review, phishing.reject)
     log(f"  phishing (url): AUPRC {url_info['metrics']['auprc']}")

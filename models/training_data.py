@@ -112,17 +112,37 @@ def feedback_examples(store: DecisionStore) -> list[Example]:
     return out
 
 
+def encoder_fingerprint(config: AdriskConfig) -> list[str]:
+    """What identifies the encoder's weights beyond its name and version: for a model directory
+    (not a versioned package), its path and its weight files' sizes and modification times. A
+    random-weight stand-in that borrows a real model's name (tests/gpu_models.py) or a re-downloaded
+    model at the same path never reuses another's embeddings."""
+    import os
+
+    from core.config import resolve_model_source
+
+    source = config.text_encoder.source
+    if source.startswith("package:"):
+        return []
+    path = Path(resolve_model_source(source))
+    if not path.is_dir():  # a hub id: its name is all there is
+        return [str(path)]
+    weights = sorted(p for p in path.rglob("*") if p.suffix in {".safetensors", ".bin", ".pt"})
+    return [os.path.abspath(path), *(f"{p.relative_to(path)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                                     for p in weights)]
+
+
 def cached_embeddings(
     texts: list[str], config: AdriskConfig, encode: Callable[[list[str]], np.ndarray],
-    log: Callable[[str], None],
+    log: Callable[[str], None], cache_dir: Path | None = None,
 ) -> np.ndarray:
-    """Embeddings are a pure function of (encoder, text): cached per text under var/cache, so adding
-    a set embeds only its new rows."""
+    """Embeddings are a pure function of (encoder, text): cached per text under var/cache (or
+    `cache_dir`), so adding a set embeds only its new rows."""
     from core.config import PROJECT_ROOT
 
-    encoder_key = hashlib.sha256(json.dumps([config.text_encoder.name, config.text_encoder.version,
-                                             config.text_encoder.max_seq_length]).encode()).hexdigest()[:16]
-    path = PROJECT_ROOT / "var" / "cache" / f"text-embeddings-{encoder_key}.npz"
+    key = [config.text_encoder.name, config.text_encoder.version, config.text_encoder.max_seq_length]
+    encoder_key = hashlib.sha256(json.dumps(key + encoder_fingerprint(config)).encode()).hexdigest()[:16]
+    path = (cache_dir or PROJECT_ROOT / "var" / "cache") / f"text-embeddings-{encoder_key}.npz"
     keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
     known: dict[str, int] = {}
     vectors = np.zeros((0, 0), dtype=np.float32)

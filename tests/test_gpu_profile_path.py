@@ -53,3 +53,41 @@ def test_gpu_profile_clip_backend_runs_on_a_local_model(tiny_clip_dir):
         total = sum(result.category_scores.values())
         assert 0 < total < 1  # the neutral prompts hold the rest of the probability
         assert result.embedding is not None and np.isclose(np.linalg.norm(result.embedding), 1, atol=1e-4)
+
+
+def test_device_override_moves_a_gpu_profile_to_cpu_float32_and_nothing_else(monkeypatch):
+    """ADRISK_DEVICE_OVERRIDE=cpu (tests and development only): devices, half precision and ONNX
+    providers change; models, sources and every other setting stay the profile's."""
+    plain = load_config("gpu")
+    monkeypatch.setenv("ADRISK_DEVICE_OVERRIDE", "cpu")
+    moved = load_config("gpu")
+    assert (moved.text_encoder.device, moved.text_encoder.dtype) == ("cpu", "float32")
+    assert [(m.device, m.dtype, m.providers) for m in moved.image_models] == [
+        ("cpu", "float32", ["CPUExecutionProvider"])] * len(plain.image_models)
+    assert moved.llm is not None and moved.llm.dtype == "float32"
+    same = {"device", "dtype", "providers"}
+    assert moved.text_encoder.model_dump(exclude=same) == plain.text_encoder.model_dump(exclude=same)
+    assert [m.model_dump(exclude=same) for m in moved.image_models] == [
+        m.model_dump(exclude=same) for m in plain.image_models]
+    assert load_config("cpu") == load_config("cpu", None)  # a CPU profile has nothing to move
+    monkeypatch.setenv("ADRISK_DEVICE_OVERRIDE", "cuda")
+    with pytest.raises(ValueError, match="the only override is `cpu`"):
+        load_config("gpu")
+
+
+def test_embedding_cache_key_tells_model_directories_apart(tmp_path, monkeypatch):
+    """A random-weight stand-in named like the real encoder never shares its embedding cache."""
+    from models.training_data import encoder_fingerprint
+
+    gpu = load_config("gpu")
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"x" * (1 + (folder == second)))
+    prints = []
+    for folder in (first, second):
+        monkeypatch.setenv("ADRISK_MODEL_DIR", str(folder))
+        prints.append(encoder_fingerprint(gpu.model_copy(update={"text_encoder": gpu.text_encoder.model_copy(
+            update={"source": "${ADRISK_MODEL_DIR}"})})))
+    assert prints[0] != prints[1] and all("model.safetensors" in p[1] for p in prints)
+    assert encoder_fingerprint(load_config("cpu")) == []  # a versioned package: name and version suffice

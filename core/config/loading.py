@@ -3,7 +3,9 @@ project, and the checks against the Serve config."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,11 @@ import yaml
 from core.config.base import CONFIG_DIR, PROJECT_ROOT
 from core.config.profile import AdriskConfig
 from core.config.store import STORE_URL_ENV
+
+DEVICE_OVERRIDE_ENV = "ADRISK_DEVICE_OVERRIDE"
+_HALF = {"float16", "bfloat16"}
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 # PyYAML's LibYAML-backed safe loader where it is built in (about 10x faster, the same documents);
 # every profile load reads the taxonomy, the policy and the moderation mapping.
@@ -64,6 +71,37 @@ def profile_path(profile: str) -> Path:
     return CONFIG_DIR / "profiles" / f"{profile}.yaml"
 
 
+def override_devices(doc: dict[str, Any], device: str) -> list[str]:
+    """ADRISK_DEVICE_OVERRIDE=cpu: a test and development switch that runs a GPU profile on CPU.
+
+    Every model section's `device` becomes `cpu`, float16/bfloat16 become float32 (half precision is
+    slow or unsupported on CPU), and ONNX Runtime models keep only the CPU provider. The models, their
+    shapes and every code path stay the profile's: this is how tests/test_gpu_profile_e2e.py serves the
+    gpu profile on a CPU-only machine. Never set it in a deployment (`load_config` logs a warning
+    once per process when it changes something). Returns what it changed, one line per change.
+    """
+    if device != "cpu":
+        raise ValueError(f"{DEVICE_OVERRIDE_ENV}={device!r}: the only override is `cpu`")
+    changed = []
+    sections = [("text_encoder", doc.get("text_encoder"))]
+    sections += [(f"image_models[{i}]", m) for i, m in enumerate(doc.get("image_models") or [])]
+    sections.append(("llm", doc.get("llm")))
+    for name, section in sections:
+        if not isinstance(section, dict):
+            continue
+        if section.get("device", "cpu") != "cpu":
+            changed.append(f"{name}.device {section['device']} -> cpu")
+            section["device"] = "cpu"
+        if section.get("dtype") in _HALF:
+            changed.append(f"{name}.dtype {section['dtype']} -> float32")
+            section["dtype"] = "float32"
+        providers = section.get("providers")
+        if providers and providers != ["CPUExecutionProvider"]:
+            changed.append(f"{name}.providers {providers} -> ['CPUExecutionProvider']")
+            section["providers"] = ["CPUExecutionProvider"]
+    return changed
+
+
 def load_config(profile: str = "cpu", overrides: dict[str, Any] | None = None) -> AdriskConfig:
     """Load a profile by name (configs/profiles/NAME.yaml) or by path.
 
@@ -71,6 +109,8 @@ def load_config(profile: str = "cpu", overrides: dict[str, Any] | None = None) -
     secret; the rest of `store` stays). `overrides` are merged into the profile document after it
     (tests use them for the store path and for a modified policy; a `store` override replaces the
     whole section); `policy_doc` in overrides replaces the policy file entirely.
+    ADRISK_DEVICE_OVERRIDE=cpu (tests and development only) then moves every model to CPU at
+    float32 (`override_devices`).
     """
     path = profile_path(profile)
     doc = dict(_read_yaml(path) or {})
@@ -80,6 +120,15 @@ def load_config(profile: str = "cpu", overrides: dict[str, Any] | None = None) -
     overrides = dict(overrides or {})
     policy_doc = overrides.pop("policy_doc", None)
     doc.update(overrides)
+    device = os.environ.get(DEVICE_OVERRIDE_ENV, "").strip()
+    if device:
+        doc = copy.deepcopy(doc)  # the overrides' sections are the caller's objects
+        changed = override_devices(doc, device)
+        message = (f"{DEVICE_OVERRIDE_ENV}={device} (tests and development only): profile {path.stem} "
+                   f"runs on CPU: {'; '.join(changed)}")
+        if changed and message not in _warned:  # once per process: every start loads the profile a few times
+            _warned.add(message)
+            log.warning(message)
     base = path.parent.parent if path.parent.name == "profiles" else path.parent
     taxonomy_doc = _read_yaml(resolve_config_path(doc.pop("taxonomy"), base))
     policy_file = doc.pop("policy")
