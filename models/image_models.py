@@ -5,7 +5,8 @@
   `runtime: onnxruntime` the same weights run as an ONNX export in ONNX Runtime (made once by
   `adrisk prepare`, see `efficientnet_onnx`): ~2.7x faster on CPU, probabilities within 1e-5.
 - `open_nsfw_onnx`: Yahoo Open-NSFW (ONNX Runtime) → adult_sexual.
-- `clip_zero_shot`: a CLIP/SigLIP image-text model (gpu profile): image vs. category prompts.
+- `clip_zero_shot`: a CLIP/SigLIP image-text model (gpu profile): image vs. category prompts, scored
+  the family's way and calibrated per category on benign images (models/zero_shot_image.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import yaml
 from PIL import Image
 
 from core.config import ImageModelConfig, Taxonomy, resolve_config_path, resolve_model_source, resolve_project_path
-from models.base import ModelBackend, configure_torch, offline_if_local, torch_dtype
+from models.base import ModelBackend, configure_torch, torch_dtype
 
 log = logging.getLogger(__name__)
 
@@ -287,81 +288,15 @@ class OpenNsfwBackend(ModelBackend[Image.Image, ImageResult]):
         ]
 
 
-class ClipZeroShotBackend(ModelBackend[Image.Image, ImageResult]):
-    """CLIP/SigLIP: softmax of the image over category prompts plus neutral prompts."""
-
-    NEUTRAL_PROMPTS = (
-        "a photo of an everyday product",
-        "a photo of people smiling",
-        "a screenshot of a website",
-        "a photo of food",
-        "a photo of a landscape",
-        "a product advertisement",
-    )
-
-    def __init__(self, config: ImageModelConfig, taxonomy: Taxonomy) -> None:
-        self.config = config
-        self.name, self.version = config.name, config.version
-        self.taxonomy = taxonomy
-
-    def setup(self) -> None:
-        import torch
-        from transformers import AutoModel, AutoProcessor
-
-        configure_torch(self.config.torch_threads, self.config.device)
-        source = resolve_model_source(self.config.source)
-        offline_if_local(source)
-        self._processor = AutoProcessor.from_pretrained(source)
-        model = AutoModel.from_pretrained(source, dtype=torch_dtype(self.config.dtype))
-        self._model = model.eval().to(self.config.device)
-        prompts, owners = [], []
-        for category_id in self.config.categories:
-            category = self.taxonomy.get(category_id)
-            for text in [category.name, *category.zero_shot_prompts]:
-                prompts.append(f"an advertisement image showing: {text}")
-                owners.append(category_id)
-        prompts.extend(self.NEUTRAL_PROMPTS)
-        owners.extend([None] * len(self.NEUTRAL_PROMPTS))
-        self._owners = owners
-        # SigLIP was trained on max_length padding; CLIP does not mind it.
-        max_length = self._model.config.text_config.max_position_embeddings
-        inputs = self._processor(
-            text=prompts, return_tensors="pt", padding="max_length", truncation=True, max_length=max_length
-        )
-        with torch.inference_mode():
-            text = self._model.get_text_features(**inputs.to(self.config.device))
-            text = getattr(text, "pooler_output", text)
-        self._text = torch.nn.functional.normalize(text.float(), dim=-1)
-        self._scale = float(getattr(self._model, "logit_scale", torch.tensor(4.6)).exp().item())
-
-    def predict(self, batch: Sequence[Image.Image]) -> list[ImageResult]:
-        import torch
-
-        if not batch:
-            return []
-        inputs = self._processor(images=list(batch), return_tensors="pt").to(self.config.device)
-        with torch.inference_mode():
-            image = self._model.get_image_features(**inputs)
-            image = getattr(image, "pooler_output", image)
-            image = torch.nn.functional.normalize(image.float(), dim=-1)
-            probs = torch.softmax(self._scale * image @ self._text.T, dim=-1).cpu().numpy()
-        results = []
-        for emb, p in zip(image.cpu().numpy(), probs, strict=True):
-            scores: dict[str, float] = {}
-            for owner, prob in zip(self._owners, p, strict=True):
-                if owner is not None:
-                    scores[owner] = scores.get(owner, 0.0) + float(prob)
-            labels = sorted(scores.items(), key=lambda kv: -kv[1])[:3]
-            results.append(ImageResult(category_scores=scores, labels=labels, embedding=emb))
-        return results
-
-
 IMAGE_BACKENDS = {
     "efficientnet_lite": EfficientNetLiteBackend,
     "open_nsfw_onnx": OpenNsfwBackend,
-    "clip_zero_shot": ClipZeroShotBackend,
 }
 
 
 def build_image_backend(config: ImageModelConfig, taxonomy: Taxonomy) -> ModelBackend:
+    if config.backend == "clip_zero_shot":
+        from models.zero_shot_image import ClipZeroShotBackend  # it imports ImageResult from here
+
+        return ClipZeroShotBackend(config, taxonomy)
     return IMAGE_BACKENDS[config.backend](config, taxonomy)

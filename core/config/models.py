@@ -40,6 +40,23 @@ class ImageModelConfig(_Strict):
         "torch", description="efficientnet_lite only: onnxruntime runs an ONNX export of the same weights "
         "(made by `adrisk prepare`, cached under var/cache/onnx/; ~2.7x faster on CPU, same scores)")
     onnx_threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads of this model's session")
+    # clip_zero_shot only (docs/zero-shot.md):
+    zero_shot_family: Literal["auto", "clip", "siglip"] = Field(
+        "auto", description="how image-prompt similarities become scores: clip = softmax over the category and "
+        "neutral prompts, siglip = per-prompt sigmoid with the model's logit_bias; auto reads the model's "
+        "config (model_type siglip/siglip2 vs clip)")
+    zero_shot_temperature: float | None = Field(
+        None, gt=0, description="CLIP's softmax scale on cosine similarities (None: the model's own logit_scale)")
+    zero_shot_calibration: str = Field(
+        "models/artifacts/zero-shot-image", description="directory of per-model calibrations, one JSON per "
+        "model fingerprint (`python -m models.zero_shot_calibration --profile NAME` fits them)")
+    zero_shot_uncalibrated: Literal["review_cap", "refuse"] = Field(
+        "review_cap", description="no calibration for the loaded weights: review_cap logs a warning and caps "
+        "each category at its review threshold (may send to review, never enforces); refuse fails setup")
+    decode_on_device: bool = Field(
+        False, description="clip_zero_shot on a CUDA device: the image engine decodes JPEGs there in one "
+        "batch (torchvision.io.decode_jpeg) and this model gets device tensors, resized and normalised on the "
+        "device; anything else (no CUDA or torchvision, not a JPEG, a decode error) takes the Pillow path")
 
 
 class HeadsConfig(_Strict):
