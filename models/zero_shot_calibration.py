@@ -300,6 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="benign quantile placed at each category's review threshold")
     parser.add_argument("--out", help="directory (default: each model's zero_shot_calibration)")
     parser.add_argument("--device", help="run the models here instead of the profile's device (e.g. cpu)")
+    parser.add_argument("--source", help="the model directory to calibrate instead of the profile's source "
+                        "(a profile with one clip_zero_shot model)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = load_config(args.profile)
@@ -319,7 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     models = [m for m in config.image_models if m.backend == "clip_zero_shot"]
     if not models:
         parser.error(f"profile {args.profile} has no clip_zero_shot model")
+    if args.source and len(models) != 1:
+        parser.error("--source needs a profile with exactly one clip_zero_shot model")
     for spec in models:
+        if args.source:
+            spec = spec.model_copy(update={"source": args.source})
         if args.device:
             dtype = "float32" if args.device == "cpu" else spec.dtype
             spec = spec.model_copy(update={"device": args.device, "dtype": dtype})

@@ -329,3 +329,21 @@ def test_engine_feeds_device_tensors_to_the_zero_shot_backend(model_dirs, tmp_pa
         assert a.scores.keys() == b.scores.keys()
         assert max(abs(a.scores[c] - b.scores[c]) for c in a.scores) < 0.05
     assert on_device[2] == by_pillow[2]  # the same failure, from the same Pillow path
+
+
+@pytest.mark.slow
+def test_the_calibration_command_writes_what_the_backend_loads(model_dirs, tmp_path, capsys):
+    from models.zero_shot_calibration import main
+    from models.zero_shot_image import ClipZeroShotBackend
+
+    assert main(["--profile", "gpu", "--source", model_dirs["siglip"], "--device", "cpu", "--count", "12",
+                 "--out", str(tmp_path)]) == 0
+    written = sorted(tmp_path.glob("*.json"))
+    assert len(written) == 1 and str(written[0]) in capsys.readouterr().out
+    doc = json.loads(written[0].read_text())
+    assert doc["benign"] == {"images": 12, "sources": {"adrisk-benign-v1": 12}, "quantile": 0.99}
+    spec = GPU.image_models[0].model_copy(update={"source": model_dirs["siglip"], "device": "cpu", "dtype": "float32",
+                                                  "zero_shot_calibration": str(tmp_path)})
+    backend = ClipZeroShotBackend(spec, GPU.taxonomy)
+    backend.setup()
+    assert backend.calibration == f"calibrated by {written[0].name}"
