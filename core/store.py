@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,18 @@ class DecisionStore(ABC):
     @abstractmethod
     def insert_if_absent(self, record: StoredDecision) -> StoredDecision:
         """First writer wins: concurrent duplicates of one id all get the same stored decision."""
+
+    def put_many(self, records: Sequence[StoredDecision]) -> list[StoredDecision]:
+        """`put` of each record, in order, as one transaction where the store has them (SQLite and
+        PostgreSQL do): one commit, and so one wait for durability, for the whole group. Either every
+        record is stored or, when it raises, none is. Returns what is stored for each afterwards."""
+        return [self.put(record) for record in records]
+
+    def insert_many_if_absent(self, records: Sequence[StoredDecision]) -> list[StoredDecision]:
+        """`insert_if_absent` of each record, in order, as one transaction (see put_many): per record
+        the first writer of its id wins, a later record of the same id included, and each gets the
+        decision stored for its id."""
+        return [self.insert_if_absent(record) for record in records]
 
     @abstractmethod
     def attach_summary(
@@ -204,39 +217,58 @@ class SQLiteDecisionStore(DecisionStore):
         return None if row is None else decision_from_row(row)
 
     def put(self, record: StoredDecision) -> StoredDecision:
-        self._write(record, replace=True)
-        return record
+        return self.put_many([record])[0]
 
     def insert_if_absent(self, record: StoredDecision) -> StoredDecision:
-        self._write(record, replace=False)
-        stored = self.get(record.request_id)
-        assert stored is not None
-        return stored
+        return self.insert_many_if_absent([record])[0]
 
-    def _write(self, record: StoredDecision, replace: bool) -> None:
+    def put_many(self, records: Sequence[StoredDecision]) -> list[StoredDecision]:
+        self._write(records, replace=True)
+        return list(records)
+
+    def insert_many_if_absent(self, records: Sequence[StoredDecision]) -> list[StoredDecision]:
+        self._write(records, replace=False)
+        stored = self._get_many([record.request_id for record in records])
+        return [stored[record.request_id] for record in records]
+
+    def _get_many(self, request_ids: list[str]) -> dict[str, StoredDecision]:
+        conn, found = self._connect(), {}
+        unique = list(dict.fromkeys(request_ids))
+        for at in range(0, len(unique), 500):  # below SQLite's bound on variables per statement
+            chunk = unique[at:at + 500]
+            rows = conn.execute(f"SELECT {DECISION_COLUMNS} FROM decisions WHERE request_id IN "
+                                f"({', '.join('?' * len(chunk))})", chunk).fetchall()
+            found.update((row[0], decision_from_row(row)) for row in rows)
+        return found
+
+    def _write(self, records: Sequence[StoredDecision], replace: bool) -> None:
+        """Every record in one transaction (one fsync at COMMIT under synchronous=FULL)."""
         conn = self._connect()
-        created = record.created_at or self._clock()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if not replace and conn.execute("SELECT 1 FROM decisions WHERE request_id = ?",
-                                            (record.request_id,)).fetchone():
-                conn.execute("COMMIT")
-                return
-            conn.execute("DELETE FROM sightings WHERE request_id = ?", (record.request_id,))
-            conn.execute(
-                f"INSERT OR REPLACE INTO decisions ({DECISION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (record.request_id, record.input_digest, json.dumps(record.response, separators=(",", ":")),
-                 record.action, record.policy_version, created, record.advertiser_id,
-                 json.dumps(list(record.categories)), json.dumps(record.inputs, separators=(",", ":"))),
-            )
-            conn.executemany(
-                "INSERT INTO sightings (request_id, source, phash, cited, created_at) VALUES (?, ?, ?, ?, ?)",
-                [(record.request_id, s.source, signed_phash(s.phash), int(s.cited), created) for s in record.sightings],
-            )
+            for record in records:
+                self._write_one(conn, record, replace)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _write_one(self, conn: sqlite3.Connection, record: StoredDecision, replace: bool) -> None:
+        if not replace and conn.execute("SELECT 1 FROM decisions WHERE request_id = ?",
+                                        (record.request_id,)).fetchone():
+            return  # the first writer of the id wins
+        created = record.created_at or self._clock()
+        conn.execute("DELETE FROM sightings WHERE request_id = ?", (record.request_id,))
+        conn.execute(
+            f"INSERT OR REPLACE INTO decisions ({DECISION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.request_id, record.input_digest, json.dumps(record.response, separators=(",", ":")),
+             record.action, record.policy_version, created, record.advertiser_id,
+             json.dumps(list(record.categories)), json.dumps(record.inputs, separators=(",", ":"))),
+        )
+        conn.executemany(
+            "INSERT INTO sightings (request_id, source, phash, cited, created_at) VALUES (?, ?, ?, ?, ?)",
+            [(record.request_id, s.source, signed_phash(s.phash), int(s.cited), created) for s in record.sightings],
+        )
 
     def attach_summary(
         self, request_id: str, created_at: float, status: str, diagnosis: dict[str, Any] | None,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -125,44 +125,65 @@ class PostgresDecisionStore(DecisionStore):
         return None if row is None else decision_from_row(row)
 
     def put(self, record: StoredDecision) -> StoredDecision:
-        created = record.created_at or self._clock()
-        self._run(lambda conn: self._write(conn, record, created, replace=True), transaction=True)
-        return record
+        return self.put_many([record])[0]
 
     def insert_if_absent(self, record: StoredDecision) -> StoredDecision:
-        created = record.created_at or self._clock()
+        return self.insert_many_if_absent([record])[0]
 
-        def write_then_read(conn: psycopg.Connection) -> StoredDecision:
-            self._write(conn, record, created, replace=False)
+    def put_many(self, records: Sequence[StoredDecision]) -> list[StoredDecision]:
+        stamped = self._stamped(records)
+        self._run(lambda conn: self._write(conn, stamped, replace=True), transaction=True)
+        return list(records)
+
+    def insert_many_if_absent(self, records: Sequence[StoredDecision]) -> list[StoredDecision]:
+        stamped = self._stamped(records)
+
+        def write_then_read(conn: psycopg.Connection) -> list[StoredDecision]:
+            self._write(conn, stamped, replace=False)
             # READ COMMITTED: a new statement, a new snapshot, which holds whichever writer won (a
             # conflicting insert waits for the other writer's transaction to end).
-            stored = self._get(conn, record.request_id)
-            assert stored is not None, f"decision {record.request_id} vanished after its insert"
-            return stored
+            ids = list(dict.fromkeys(record.request_id for record, _ in stamped))
+            stored = {row[0]: decision_from_row(row) for row in conn.execute(
+                f"SELECT {DECISION_COLUMNS} FROM decisions WHERE request_id = ANY(%s)", (ids,))}
+            missing = set(ids) - set(stored)
+            assert not missing, f"decisions {sorted(missing)} vanished after their insert"
+            return [stored[record.request_id] for record in records]
 
         return self._run(write_then_read, transaction=True)
 
-    def _write(self, conn: psycopg.Connection, record: StoredDecision, created: float, replace: bool) -> None:
-        values = (record.request_id, record.input_digest, _json(record.response), record.action,
-                  record.policy_version, created, record.advertiser_id, json.dumps(list(record.categories)),
-                  _json(record.inputs))
+    def _stamped(self, records: Sequence[StoredDecision]) -> list[tuple[StoredDecision, float]]:
+        """Each record with its creation time (the clock's when it has none), in request_id order: two
+        groups that share ids then lock their rows in the same order and never deadlock. The sort is
+        stable, so records of one id keep their order (the first insert of an id wins, the last put)."""
+        return sorted(((record, record.created_at or self._clock()) for record in records),
+                      key=lambda pair: pair[0].request_id)
+
+    def _write(self, conn: psycopg.Connection, records: list[tuple[StoredDecision, float]], replace: bool) -> None:
+        """Inside the caller's transaction. The sightings' advisory lock, when any record has sightings,
+        is taken before any row, so it is always taken before the row locks of a group. The upsert's
+        row lock makes concurrent writers of one id take turns before its sightings change."""
+        if any(record.sightings for record, _ in records):
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SIGHTINGS_LOCK,))
         on_conflict = ("DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in DECISION_COLUMNS.split(", ")[1:])
                        if replace else "DO NOTHING")
-        # Inside the caller's transaction. The upsert's row lock makes concurrent writers of one id
-        # take turns before its sightings change.
-        written = conn.execute(
-            f"INSERT INTO decisions ({DECISION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            f"ON CONFLICT (request_id) {on_conflict} RETURNING request_id", values).fetchone()
-        if written is None:
-            return  # another writer's decision stands
-        if replace:
-            conn.execute("DELETE FROM sightings WHERE request_id = %s", (record.request_id,))
-        if record.sightings:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SIGHTINGS_LOCK,))
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO sightings (request_id, source, phash, cited, created_at) VALUES (%s, %s, %s, %s, %s)",
-                    [(record.request_id, s.source, signed_phash(s.phash), s.cited, created) for s in record.sightings])
+        for record, created in records:
+            values = (record.request_id, record.input_digest, _json(record.response), record.action,
+                      record.policy_version, created, record.advertiser_id, json.dumps(list(record.categories)),
+                      _json(record.inputs))
+            written = conn.execute(
+                f"INSERT INTO decisions ({DECISION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                f"ON CONFLICT (request_id) {on_conflict} RETURNING request_id", values).fetchone()
+            if written is None:
+                continue  # another writer's decision stands
+            if replace:
+                conn.execute("DELETE FROM sightings WHERE request_id = %s", (record.request_id,))
+            if record.sightings:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO sightings (request_id, source, phash, cited, created_at) "
+                        "VALUES (%s, %s, %s, %s, %s)",
+                        [(record.request_id, s.source, signed_phash(s.phash), s.cited, created)
+                         for s in record.sightings])
 
     def attach_summary(
         self, request_id: str, created_at: float, status: str, diagnosis: dict[str, Any] | None,

@@ -38,7 +38,9 @@ class DecideStage:
         adv_id = request.advertiser.id if request.advertiser else None
         rejections = await asyncio.to_thread(self.store.rejections, adv_id, state.request_id) if adv_id else None
         advertiser = _with_history(request.advertiser, rejections)
-        matches = await asyncio.to_thread(self.known_bad.match, state.sightings, state.request_id)
+        # No pictures, nothing to look up (match answers [] at once): no thread hop for text-only ads.
+        matches = (await asyncio.to_thread(self.known_bad.match, state.sightings, state.request_id)
+                   if state.sightings else [])
         content, bank_evidence = apply_matches(result.scores, matches, cfg.policy.fusion.known_bad)
         facts = request_facts(request, rejections)
         fusion, decision = fuse_and_decide(content, facts, advertiser, cfg)

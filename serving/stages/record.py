@@ -35,6 +35,7 @@ class RecordStage:
         self, store: DecisionStore, clock: Callable[[], float], summarise: SummariseStage
     ) -> None:
         self.store, self._clock, self.summarise = store, clock, summarise
+        self.writer = GroupWriter(store)
 
     async def run(self, state: ReviewState, started: float) -> None:
         """Set the ad's `outcome`: its response (stored unless unrecorded) or the store's error."""
@@ -54,10 +55,7 @@ class RecordStage:
         t = time.perf_counter()
         record = self.stored_decision(state, response)
         try:
-            if state.request.options.rescore:
-                stored = await asyncio.to_thread(self.store.put, record)
-            else:
-                stored = await asyncio.to_thread(self.store.insert_if_absent, record)
+            stored = await self.writer.write(record, replace=state.request.options.rescore)
         except Exception as exc:
             state.fail(Unavailable(f"decision store failed: {type(exc).__name__}: {exc}"))
             return
@@ -115,6 +113,57 @@ class RecordStage:
                     "latency_ms": {"scorer": state.scored.ms if state.scored else None,
                                    "shadow_scorer": state.shadow_scored.ms if state.shadow_scored else None}},
         )
+
+
+class GroupWriter:
+    """Group commit of decisions: the records of every ad that reaches the store while a write is
+    in flight go together in the next transaction (`insert_many_if_absent`, or `put_many` for
+    rescores), so a batch call's ads, and concurrent single calls, share one commit and its wait for
+    durability. Each ad is still answered only after the transaction holding its record committed;
+    a failed transaction fails the ads in it. One transaction at a time per ingress: the stores
+    serialise writers anyway (SQLite has one; PostgreSQL's sightings lock)."""
+
+    def __init__(self, store: DecisionStore, max_group: int = 256) -> None:
+        self.store, self.max_group = store, max_group
+        self._queue: list[tuple[StoredDecision, bool, asyncio.Future[StoredDecision]]] = []
+        self._writing = False
+        self._task: asyncio.Task[None] | None = None
+        self.transactions = 0  # how many groups were written (tests and benchmarks read it)
+
+    async def write(self, record: StoredDecision, replace: bool) -> StoredDecision:
+        """Store one record (insert-if-absent, or put when `replace`); returns what is stored for its id."""
+        future: asyncio.Future[StoredDecision] = asyncio.get_running_loop().create_future()
+        self._queue.append((record, replace, future))
+        if not self._writing:
+            self._writing = True
+            self._task = asyncio.get_running_loop().create_task(self._drain())  # held: asyncio keeps weak refs
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                group, self._queue = self._queue[:self.max_group], self._queue[self.max_group:]
+                for replace in (False, True):
+                    part = [(record, future) for record, r, future in group if r is replace]
+                    if part:
+                        await self._commit([record for record, _ in part], [future for _, future in part], replace)
+        finally:
+            self._writing = False
+
+    async def _commit(self, records: list[StoredDecision], futures: list[asyncio.Future[StoredDecision]],
+                      replace: bool) -> None:
+        write = self.store.put_many if replace else self.store.insert_many_if_absent
+        try:
+            stored = await asyncio.to_thread(write, records)
+        except Exception as exc:  # every ad of the group sees the store's error
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.transactions += 1
+        for future, result in zip(futures, stored, strict=True):
+            if not future.done():
+                future.set_result(result)
 
 
 def _rounded(stage_ms: dict[str, float]) -> dict[str, float]:
