@@ -123,12 +123,23 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         from commands.store_cli import migrate_store
 
         print(migrate_store(config.store))
+    from models.image_models import prepare_image_models
+
+    for line in prepare_image_models(config.image_models):  # e.g. the ONNX export, once, not per replica
+        print(f"image model ready: {line}")
     if config.llm is not None and config.llm.enabled and config.llm.prepare_from_gguf:
         from models.llm_engine import convert_gguf
 
         print(f"LLM model ready at {convert_gguf(config.llm)}")
     print(f"profile {config.profile}: head sets ready ({heads_dir}, {page_dir})")
     return 0
+
+
+def cmd_calibrate_zero_shot(args: argparse.Namespace) -> int:
+    """`adrisk calibrate-zero-shot ...`: models.zero_shot_calibration with the arguments as given."""
+    from models.zero_shot_calibration import main as calibrate
+
+    return calibrate(args.rest)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -278,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--profile", default="cpu")
     prepare.add_argument("--data", default=str(DEFAULT_DATA))
     prepare.set_defaults(func=cmd_prepare)
+
+    calibrate = sub.add_parser(
+        "calibrate-zero-shot", add_help=False,
+        help="fit the per-category calibration of the zero-shot image model (docs/zero-shot.md); "
+        "arguments as python -m models.zero_shot_calibration --help")
+    calibrate.set_defaults(func=cmd_calibrate_zero_shot)
     serve = sub.add_parser("serve", help="start the service (foreground)")
     serve.add_argument("--profile", default="cpu")
     serve.add_argument("--config", default=None, help="Serve config YAML (default configs/serve/PROFILE.yaml)")
@@ -322,7 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.func is cmd_calibrate_zero_shot:
+        args.rest = rest  # its own parser reads them
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return int(args.func(args) or 0)
 
 

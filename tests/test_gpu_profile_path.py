@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from core.config import load_config
 from models.image_models import build_image_backend
@@ -14,28 +13,9 @@ from tests.media import landscape_photo, rifle_drawing
 
 @pytest.fixture(scope="module")
 def tiny_clip_dir(tmp_path_factory) -> str:
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    from tests.tiny_models import tiny_clip_dir as build
 
-    chars = list(bytes_to_unicode().values())
-    vocab = {c: i for i, c in enumerate(chars)}
-    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
-    vocab.update({"<|startoftext|>": len(vocab), "<|endoftext|>": len(vocab) + 1})
-    processor = CLIPProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-        tokenizer=CLIPTokenizer(vocab=vocab, merges=[]),
-    )
-    torch.manual_seed(0)
-    small = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4}
-    config = CLIPConfig(
-        text_config={**small, "vocab_size": len(vocab), "max_position_embeddings": 64},
-        vision_config={**small, "image_size": 32, "patch_size": 8},
-        projection_dim=16,
-    )
-    out = tmp_path_factory.mktemp("models") / "tiny-clip"
-    CLIPModel(config).save_pretrained(out)
-    processor.save_pretrained(out)
-    return str(out)
+    return str(build(tmp_path_factory.mktemp("models")))
 
 
 @pytest.mark.slow  # builds a CLIP model and the gpu profile's backend
