@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -183,14 +184,26 @@ def _cite(
 def _observe(response: ReviewResponse, stage_ms: dict[str, float], status: SummaryStatus) -> None:
     """Metrics of one fresh decision (cached replays are counted by the request metrics only)."""
     for stage, ms in stage_ms.items():
-        metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000)
+        _child(metrics.STAGE_SECONDS, stage).observe(ms / 1000)
     decision = response.decision
-    metrics.DECISIONS.labels(decision.action.value, decision.policy_version).inc()
+    _child(metrics.DECISIONS, decision.action.value, decision.policy_version).inc()
     for category in decision.categories:
-        metrics.DECISION_CATEGORIES.labels(category, decision.action.value).inc()
+        _child(metrics.DECISION_CATEGORIES, category, decision.action.value).inc()
     for rule in response.fusion_rules:
-        metrics.FUSION_RULES.labels(rule).inc()
+        _child(metrics.FUSION_RULES, rule).inc()
     for component, version in response.model_versions.items():
-        metrics.MODEL_INFO.labels(component, version).set(1)
+        if (component, version) not in _MODEL_INFO_SET:  # a gauge of constant 1: set once per process
+            metrics.MODEL_INFO.labels(component, version).set(1)
+            _MODEL_INFO_SET.add((component, version))
     if status not in (SummaryStatus.not_requested, SummaryStatus.disabled, SummaryStatus.pending):
-        metrics.LLM_SUMMARIES.labels(status.value).inc()  # a pending one is counted when it ends
+        _child(metrics.LLM_SUMMARIES, status.value).inc()  # a pending one is counted when it ends
+
+
+_MODEL_INFO_SET: set[tuple[str, str]] = set()
+
+
+@functools.lru_cache(maxsize=4096)
+def _child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, looked up once: the child is the same object every time, and
+    labels() (checks and a lock) was a tenth of a millisecond a call, a dozen calls per decision."""
+    return metric.labels(*labels)
