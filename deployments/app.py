@@ -2,8 +2,11 @@
 
 `build_app` is the Serve application builder named in configs/serve/*.yaml
 (`import_path: deployments.app:build_app`), so `serve deploy` on a cluster and `adrisk serve`
-locally deploy the same graph. Deployment options (replicas, CPUs, GPUs, queue bounds, batch
-sizes) come from the Serve config; the builder only wires the graph.
+locally deploy the same graph. The profile's `graph` says where the text path runs: `split` (the
+picture above), `local_scorer` (the RiskScorer's numpy heads inside the Ingress: one hop fewer per
+call) or `fused` (the text encoder too, behind the same @serve.batch: no handle hop for text; for
+small CPU machines, refused at load for a GPU encoder). Deployment options (replicas, CPUs, GPUs,
+queue bounds, batch sizes) come from the Serve config; the builder only wires the graph.
 
 One config: the builder loads and validates the profile (plus overrides) once and binds that
 AdriskConfig object to every deployment. Ray pickles bound arguments into the application, so a
@@ -67,4 +70,8 @@ def build_app(args: dict[str, Any] | AppArgs) -> Application:
         return DEPLOYMENTS["Ingress"].options(**opts.get("Ingress", {})).bind(
             None, None, None, None, config, args.models_app)
     llm = bind("LlmDiagnoser") if config.llm is not None and config.llm.enabled else None
-    return bind("Ingress", bind("ImageRiskModel"), bind("TextEncoder"), bind("RiskScorer"), llm)
+    # The profile's `graph`: which of the text path's replicas exist (None: the Ingress runs that
+    # engine itself, deployments/models.py LocalEncoder / LocalScorer).
+    text = bind("TextEncoder") if config.graph != "fused" else None
+    scorer = bind("RiskScorer") if config.graph == "split" else None
+    return bind("Ingress", bind("ImageRiskModel"), text, scorer, llm)

@@ -51,6 +51,7 @@ from core.schemas import (
     TrendsResponse,
 )
 from core.store_factory import open_store
+from deployments.models import LocalEncoder, LocalScorer
 from models.quality import page_signal_categories, quality_record
 from serving import __version__
 from serving.auth import KeyRing
@@ -206,7 +207,19 @@ class AdriskIngress:
             )
             if self.config.llm is not None and self.config.llm.enabled:
                 llm = serve.get_deployment_handle("LlmDiagnoser", app_name=models_app)
-        self.handles = {"image_model": image_model, "text_encoder": text_encoder, "scorer": scorer}
+        # graph `local_scorer` / `fused` (core/config/profile.py): no replica bound for that engine,
+        # the Ingress runs it itself (with models_app, the profile's graph says which to fetch).
+        if models_app:
+            text_encoder = text_encoder if self.config.graph != "fused" else None
+            scorer = scorer if self.config.graph == "split" else None
+        self.local: dict[str, LocalEncoder | LocalScorer] = {}
+        if text_encoder is None:
+            self.local["text_encoder"] = LocalEncoder(self.config)
+        if scorer is None:
+            self.local["scorer"] = LocalScorer(self.config)
+        self.handles = {name: h for name, h in
+                        {"image_model": image_model, "text_encoder": text_encoder, "scorer": scorer}.items()
+                        if h is not None}
         if llm is not None:
             self.handles["llm"] = llm
         self.store = open_store(self.config.store)
@@ -216,9 +229,11 @@ class AdriskIngress:
         self.pipeline = ReviewPipeline(
             self.config,
             score_media=lambda x: image_model.score.remote(x),
-            embed_texts=lambda x: text_encoder.embed.remote(x),
+            embed_texts=(lambda x: text_encoder.embed.remote(x)) if text_encoder is not None
+            else self.local["text_encoder"].embed,
             # (jobs, head version): a version under rollout goes to the replica that has it loaded.
-            score_jobs=lambda p: (scorer.options(multiplexed_model_id=p[1]) if p[1] else scorer).score.remote(p[0]),
+            score_jobs=(lambda p: (scorer.options(multiplexed_model_id=p[1]) if p[1] else scorer).score.remote(p[0]))
+            if scorer is not None else self.local["scorer"].score,
             diagnose=(lambda ctx: llm.diagnose.remote(ctx)) if llm is not None else None,
             store=self.store,
             clock=self.clock,
@@ -256,13 +271,16 @@ class AdriskIngress:
             )
         except Exception as exc:
             raise NotReady(f"models not ready: {type(exc).__name__}") from None
-        return {"status": "ready", "models": dict(zip(self.handles, idents, strict=True))}
+        local = {name: engine.ident for name, engine in self.local.items()}
+        return {"status": "ready", "models": {**dict(zip(self.handles, idents, strict=True)), **local}}
 
     # ---------------------------------------------------------------------- taxonomy
     @app.get("/v1/taxonomy", response_model=TaxonomyResponse, dependencies=[require("score")])
     async def taxonomy(self) -> TaxonomyResponse:
         if self._backing is None:
-            backing = await self.handles["scorer"].backing.remote()
+            local = self.local.get("scorer")
+            heads = local.scorer.heads if isinstance(local, LocalScorer) else None
+            backing = heads.backing() if heads else await self.handles["scorer"].backing.remote()
             for model in self.config.image_models:
                 for category in model.categories:
                     backing[category].append(
@@ -274,7 +292,7 @@ class AdriskIngress:
                                             "data": page_head.manifest["source"]})
             for category, names in page_signal_categories().items():
                 backing[category] += [{"kind": "page_signal", "signal": name} for name in names]
-            heads_manifest = await self.handles["scorer"].manifest.remote()
+            heads_manifest = heads.manifest if heads else await self.handles["scorer"].manifest.remote()
             self._quality = quality_record(self.config, heads_manifest,
                                            page_head.manifest if page_head is not None else None)
             self._backing = backing

@@ -103,23 +103,17 @@ class ImageRiskModel(_Batching):
         return self.engine.predict(media)  # on-loop on purpose: see the module docstring
 
 
-@serve.deployment(name="TextEncoder")
-class TextEncoder(_Batching):
+class _TextBatching(_Batching):
+    """The text encoder behind @serve.batch, one text per batch item: the TextEncoder replica, and
+    the Ingress's own encoder under graph `fused` (LocalEncoder). A process holds one of them."""
+
     batch_method = "_embed_batch"
 
-    def __init__(self, config: AdriskConfig) -> None:
-        self.config = config
+    def _init_encoder(self, config: AdriskConfig) -> None:
         self.encoder = SentenceTransformerEncoder(config.text_encoder)
         self.encoder.setup()
         self.encoder.predict(["warm-up"])  # the first call pays lazy initialisation
         self._init_batching()
-
-    def placement(self) -> dict[str, Any]:
-        """Where this replica runs and how many items it has batched (the multi-node check)."""
-        return replica_placement(self.batch_sizes)
-
-    def ready(self) -> str:
-        return self.encoder.ident
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         """(len(texts), dim) float16 L2-normalised embeddings."""
@@ -132,6 +126,31 @@ class TextEncoder(_Batching):
         metrics.BATCH_SIZE.labels("TextEncoder").observe(len(texts))
         vectors = self.encoder.predict(texts)  # on-loop on purpose: see the module docstring
         return [v.astype(np.float16) for v in vectors]
+
+
+@serve.deployment(name="TextEncoder")
+class TextEncoder(_TextBatching):
+    def __init__(self, config: AdriskConfig) -> None:
+        self.config = config
+        self._init_encoder(config)
+
+    def placement(self) -> dict[str, Any]:
+        """Where this replica runs and how many items it has batched (the multi-node check)."""
+        return replica_placement(self.batch_sizes)
+
+    def ready(self) -> str:
+        return self.encoder.ident
+
+
+def load_head_version(config: AdriskConfig, version: str) -> HeadScorer:
+    """A registered head version, verified against its manifest and loaded (RiskScorer, LocalScorer)."""
+    registry = Registry.from_config(config)
+    manifest = registry.get("text_heads", version)
+    registry.verify(manifest)
+    loaded = HeadScorer(config, manifest.artifact)
+    loaded.setup()
+    log.info("loaded head set %s for head version %s", loaded.ident, version)
+    return loaded
 
 
 @serve.deployment(name="RiskScorer")
@@ -162,10 +181,56 @@ class RiskScorer:
     @serve.multiplexed(max_num_models_per_replica=3)
     async def head_set(self, version: str) -> HeadScorer:
         """A registered head version, verified against its manifest, loaded once per replica (LRU)."""
-        registry = Registry.from_config(self.config)
-        manifest = registry.get("text_heads", version)
-        registry.verify(manifest)
-        loaded = HeadScorer(self.config, manifest.artifact)
-        loaded.setup()
-        log.info("loaded head set %s for multiplexed id %s", loaded.ident, version)
+        return load_head_version(self.config, version)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The text path inside the Ingress (graph `local_scorer` / `fused`, core/config/profile.py): the same
+# engines, called in the Ingress's own process instead of over a handle.
+
+
+class LocalScorer:
+    """The RiskScorer's work in the Ingress: the profile's head set, and up to three registered head
+    versions under rollout, least recently used first out (as the RiskScorer's multiplexing)."""
+
+    MAX_VERSIONS = 3
+
+    def __init__(self, config: AdriskConfig) -> None:
+        self.config = config
+        self.scorer = HeadScorer(config)
+        self.scorer.setup()
+        self._versions: collections.OrderedDict[str, HeadScorer] = collections.OrderedDict()
+
+    @property
+    def ident(self) -> str:
+        return self.scorer.ident
+
+    async def score(self, payload: tuple[list[ScoreJob], str]) -> list[ScoreResult]:
+        """(jobs, head version; '' = the profile's) → one result per job, on the caller's loop (numpy
+        heads: ~0.5 ms per job)."""
+        jobs, version = payload
+        scorer = await self.head_set(version) if version else self.scorer
+        return scorer.predict(jobs)
+
+    async def head_set(self, version: str) -> HeadScorer:
+        if version in self._versions:
+            self._versions.move_to_end(version)
+            return self._versions[version]
+        loaded = await asyncio.to_thread(load_head_version, self.config, version)
+        self._versions[version] = loaded
+        while len(self._versions) > self.MAX_VERSIONS:
+            self._versions.popitem(last=False)
         return loaded
+
+
+class LocalEncoder(_TextBatching):
+    """The TextEncoder's work in the Ingress (graph `fused`), behind the same @serve.batch with its
+    batch body on the Ingress's event loop, as in the replica (see the module docstring). Its
+    batches count in the same metrics and stats, under the name TextEncoder."""
+
+    def __init__(self, config: AdriskConfig) -> None:
+        self._init_encoder(config)
+
+    @property
+    def ident(self) -> str:
+        return self.encoder.ident

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from core.config.auth import AuthConfig
@@ -37,6 +39,11 @@ class AdriskConfig(_Strict):
         "must exceed stage_timeout_s and llm.deadline_s, and stay below the Serve proxy's request_timeout_s"
     )
     stage_timeout_s: float = Field(20.0, gt=0, description="one model deployment call")
+    graph: Literal["split", "local_scorer", "fused"] = Field(
+        "split", description="where the text path runs (deployments/app.py): `split` — TextEncoder and RiskScorer "
+        "replicas of their own (GPUs, many nodes); `local_scorer` — the risk heads (numpy) inside the Ingress; "
+        "`fused` — the text encoder too, batched inside the Ingress (small CPU machines: no handle hop for text)"
+    )
 
     @model_validator(mode="after")
     def _references_exist(self) -> AdriskConfig:
@@ -66,6 +73,14 @@ class AdriskConfig(_Strict):
         if self.llm is not None and self.llm.enabled and self.llm.deadline_s >= self.request_timeout_s:
             raise ValueError(f"llm.deadline_s ({self.llm.deadline_s:g}) must be below request_timeout_s "
                              f"({self.request_timeout_s:g}): `summary: always` waits inside the request budget")
+        return self
+
+    @model_validator(mode="after")
+    def _fused_on_cpu(self) -> AdriskConfig:
+        """The fused graph runs the encoder on the Ingress's event loop: a CPU encoder only."""
+        if self.graph == "fused" and self.text_encoder.device != "cpu":
+            raise ValueError(f"graph: fused keeps the text encoder inside the Ingress, for CPU machines; "
+                             f"text_encoder.device is {self.text_encoder.device!r}: use graph: split")
         return self
 
     def thresholds(self, category_id: str) -> Thresholds:
