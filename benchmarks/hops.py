@@ -33,13 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import cpu_profile
-from benchmarks.entrypoints import grpc_loop, http_loop, inprocess
+from benchmarks.entrypoints import grpc_loop, http_load, http_loop, inprocess, profiled
 from benchmarks.report import publish
-from benchmarks.serving_vs_inprocess import CpuMeter, cpu_seconds, machine_info, process_title
+from benchmarks.serving_vs_inprocess import CpuMeter, machine_info
 from commands.ray_env import OFF_SWITCH, load_ray_env
 from core.net import free_port
 
-NATIVE = "native, GIL released (Ray core C++, torch kernels, syscalls)"
 PROFILED = ("ProxyActor", "ServeReplica:adrisk:Ingress", "ServeReplica:adrisk:TextEncoder",
             "ServeReplica:adrisk:RiskScorer")
 
@@ -92,36 +91,9 @@ def child(port: int, grpc_port: int) -> None:
         stop_local()
 
 
-def serving_pids() -> dict[str, int]:
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (title := process_title(int(entry.name))) in PROFILED:
-            found[title] = int(entry.name)
-    return found
-
-
 def profile_http(url: str, seconds: float) -> list[cpu_profile.Profile]:
     """py-spy --gil on each serving process while HTTP single calls run; /proc gives the total."""
-    pids = serving_pids()
-
-    async def load_and_sample() -> list[cpu_profile.Profile]:
-        load = asyncio.create_task(http_loop(url, seconds + 6, 1))
-        await asyncio.sleep(3)
-        before = {title: cpu_seconds(pid) for title, pid in pids.items()}
-        started = time.perf_counter()
-        profiles = await asyncio.to_thread(cpu_profile.record, pids, seconds, 50, True)
-        wall = time.perf_counter() - started
-        after = {title: cpu_seconds(pid) for title, pid in pids.items()}
-        await load
-        out = []
-        for prof in profiles:
-            total = (after[prof.title] - before[prof.title]) / wall
-            cores = dict(prof.cores)
-            cores[NATIVE] = max(0.0, total - sum(cores.values()))
-            out.append(cpu_profile.Profile(prof.title, cores))
-        return out
-
-    return asyncio.run(load_and_sample())
+    return asyncio.run(profiled(http_load(url, seconds + 6, 1), seconds))[1]
 
 
 def run_step(step: Step, env: dict[str, str], seconds: float, profile: bool) -> StepResult:
