@@ -259,6 +259,14 @@ PHASES = (
     Phase("grpc_single", "gRPC `Review`, 1 ad per call, 32 callers, proxy", "grpc", 1, 32),
 )
 PROFILED_PHASES = ("batch", "single_direct")
+# The ladder of docs/benchmarks.md: the profile's graph (core/config/profile.py), the encoder's threads.
+DEFAULT_VARIANTS: list[tuple[str, str | None, dict[str, Any]]] = [
+    ("split", None, {"graph": "split"}),
+    ("split, encoder 2 threads", None, {"graph": "split", "text_encoder.torch_threads": 2}),
+    ("local_scorer", None, {"graph": "local_scorer"}),
+    ("fused", None, {"graph": "fused"}),
+    ("fused, encoder 2 threads", None, {"graph": "fused", "text_encoder.torch_threads": 2}),
+]
 
 
 @dataclass
@@ -285,12 +293,27 @@ def child(port: int, grpc_port: int, overrides: str) -> None:
 
     store = Path(tempfile.mkdtemp(prefix="adrisk-ep-")) / "d.sqlite3"
     start_local(profile="cpu", host="127.0.0.1", port=port, grpc_port=grpc_port,
-                overrides={"store": {"path": str(store)}, "llm": None, **json.loads(overrides)})
+                overrides={"store": {"path": str(store)}, "llm": None, **expand(json.loads(overrides))})
     try:
         print(json.dumps({"direct": direct_ingress_targets()}), flush=True)
         sys.stdin.read()
     finally:
         stop_local()
+
+
+def expand(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Profile overrides where `section.field` keys change one field of the profile's section (load_config
+    replaces whole sections): {"text_encoder.torch_threads": 2}."""
+    from core.config import load_config
+
+    config, out = load_config("cpu"), {}
+    for key, value in overrides.items():
+        section, dot, name = key.partition(".")
+        if dot:
+            out.setdefault(section, getattr(config, section).model_dump())[name] = value
+        else:
+            out[key] = value
+    return out
 
 
 def serving_pids() -> dict[str, int]:
@@ -449,11 +472,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--variant", action="append",
-                        help="NAME=JSON profile overrides, one fresh service each (default: the profile as is)")
+                        help="NAME[@TREE]=JSON profile overrides, one fresh service each (default: DEFAULT_VARIANTS)")
     parser.add_argument("--profile", action="store_true", help="py-spy the serving processes (batch, direct single)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    variants = [parse_variant(spec) for spec in args.variant or []] or [("profile", None, {})]
+    variants = [parse_variant(spec) for spec in args.variant or []] or DEFAULT_VARIANTS
     load_start = "{:.2f} / {:.2f}".format(*os.getloadavg()[:2])
     trees = list(dict.fromkeys(tree for _, tree, _ in variants))
     inproc = {tree: inprocess_in(tree, args.seconds) for tree in trees}
