@@ -200,18 +200,17 @@ class AdriskIngress:
         an extra ingress with a candidate policy can then share one set of model replicas. The
         config is the app builder's (deployments/app.py), never re-read here."""
         self.config = config
-        if models_app:
-            image_model, text_encoder, scorer = (
-                serve.get_deployment_handle(name, app_name=models_app)
-                for name in ("ImageRiskModel", "TextEncoder", "RiskScorer")
-            )
+        if models_app:  # the replicas this ingress's graph (core/config/profile.py) calls
+            graph = self.config.graph
+
+            def handle(name: str, wanted: bool = True) -> Any:
+                return serve.get_deployment_handle(name, app_name=models_app) if wanted else None
+
+            image_model, text_encoder, scorer = (handle("ImageRiskModel"), handle("TextEncoder", graph != "fused"),
+                                                 handle("RiskScorer", graph == "split"))
             if self.config.llm is not None and self.config.llm.enabled:
-                llm = serve.get_deployment_handle("LlmDiagnoser", app_name=models_app)
-        # graph `local_scorer` / `fused` (core/config/profile.py): no replica bound for that engine,
-        # the Ingress runs it itself (with models_app, the profile's graph says which to fetch).
-        if models_app:
-            text_encoder = text_encoder if self.config.graph != "fused" else None
-            scorer = scorer if self.config.graph == "split" else None
+                llm = handle("LlmDiagnoser")
+        # graph `local_scorer` / `fused`: no replica bound for that engine, the Ingress runs it itself.
         self.local: dict[str, LocalEncoder | LocalScorer] = {}
         if text_encoder is None:
             self.local["text_encoder"] = LocalEncoder(self.config)
