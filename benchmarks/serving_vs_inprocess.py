@@ -2,7 +2,8 @@
 
 1. In-process (no Ray): the replica's image engine (models/image_engine.py, the very class the
    ImageRiskModel deployment wraps: decode, every image backend, OCR, pHash, the merge) at batch
-   sizes 1/8/16, and the text encoder at batch sizes 1/32; first with the replicas' thread settings
+   sizes 1/8/16, and the text replicas' work (the encoder's predict, the RiskScorer's head set on the
+   jobs the pipeline builds) at batch sizes 1/32; first with the replicas' thread settings
    (the backends' setup() applies the profile), then with two torch threads.
 2. Served (benchmarks/served_load.py): `start_local` on a free port with a throw-away decision
    store, then an aiohttp client at a fixed concurrency: one image per /v1/review, 16 one-image
@@ -24,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from benchmarks.machine import CpuMeter, cpu_seconds, machine_info, process_title
 from benchmarks.report import write_section
@@ -149,6 +152,7 @@ def measure_inprocess(plan: Plan, jpegs: list[bytes]) -> list[Rate]:
     encoder.setup()
     media = [Medium("image", raw) for raw in jpegs]
     texts = [ad_copy(i) for i in range(max(TEXT_BATCHES) * 4)]
+    text_work = replica_text_work(config, encoder, texts)
     rates: list[Rate] = []
     try:
         for label, threads in (("replica settings", None), (TWO_THREADS, 2)):
@@ -158,10 +162,39 @@ def measure_inprocess(plan: Plan, jpegs: list[bytes]) -> list[Rate]:
                 torch.set_num_threads(threads)
             rates += [timed_batches("image", label, images.predict, media, b, plan.inproc_images)
                       for b in IMAGE_BATCHES]
-            rates += [timed_batches("text", label, encoder.predict, texts, b, plan.inproc_texts) for b in TEXT_BATCHES]
+            rates += [timed_batches("text", label, text_work, texts, b, plan.inproc_texts) for b in TEXT_BATCHES]
     finally:
         images.close()
     return rates
+
+
+def replica_text_work(config, encoder, pool: list[str]) -> Callable[[list[str]], object]:
+    """What the served text path's replicas do for a batch of ad copies: the TextEncoder's predict
+    (float16 rows) and the RiskScorer's HeadScorer on the jobs the pipeline builds from each ad (built
+    here once per text of the pool: taking an ad apart is the ingress's work, not the replicas')."""
+    from core.config import resolve_project_path
+    from core.schemas import ReviewRequest
+    from models.page_phishing import PagePhishingHead
+    from models.scoring import HeadScorer, ScoreJob
+    from serving.stages.extract import prepare
+
+    scorer = HeadScorer(config)
+    scorer.setup()
+    page_head = PagePhishingHead.load(resolve_project_path(config.heads.page))
+    ads = {text: prepare(ReviewRequest.model_validate({"request_id": f"bench-{i}", "creative": {"text": text}}),
+                         config, None, page_head) for i, text in enumerate(pool)}
+
+    def run(texts: list[str]) -> None:
+        prepared = [ads[text] for text in texts]
+        rows = [v.astype(np.float16) for v in encoder.predict([p.text for ad in prepared for p in ad.texts])]
+        jobs, at = [], 0
+        for ad in prepared:
+            jobs.append(ScoreJob(texts=ad.texts, text_embeddings=np.stack(rows[at:at + len(ad.texts)]), url=ad.url,
+                                 signals=ad.signals, page_gate=ad.page_gate))
+            at += len(ad.texts)
+        scorer.predict(jobs)
+
+    return run
 
 
 def best(rates: list[Rate], path: str, threads: str) -> Rate:
@@ -220,7 +253,8 @@ def render(info: dict[str, str], quick: bool, jpegs: list[bytes], rates: list[Ra
         f"before the run {info['load']}",
         f"- Images: {len(jpegs)} distinct {IMAGE_SIZE[0]}×{IMAGE_SIZE[1]} JPEGs, mean {kb:.0f} KB; image work = "
         "the replica's own ImageEngine (models/image_engine.py): decode (2-worker pool), every image backend "
-        "of the profile, OCR (2-worker pool), pHash and the per-category merge. Texts: one short ad copy each.",
+        "of the profile, OCR (2-worker pool), pHash and the per-category merge. Texts: one short ad copy each; "
+        "text work = the TextEncoder's predict (float16 rows) + the RiskScorer's head set on each ad's job.",
         f"- Service: `start_local` (Ray on 2 CPUs, `configs/serve/cpu.yaml`, no LLM), ready in {startup_s:.0f} s; "
         "the load client (aiohttp) runs on the same machine.",
         "",
