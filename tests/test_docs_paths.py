@@ -14,7 +14,10 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PATH = re.compile(r"(?<![\w./:@-])((?:\.\./)?(?:[A-Za-z0-9_.-]+/)+[A-Za-z0-9_.-]+\."
                   r"(?:py|pyi|yaml|yml|toml|md|proto|sql|txt|lock|in|json|jsonl|sh|cfg))(?![\w/-])")
 # Paths the docs name as what a command writes (it does not exist until someone runs it).
-OUTPUTS = {"configs/policy/v3.yaml", "policy/v3.yaml"}  # README: `adrisk calibrate --out ...`, then `ab`
+OUTPUTS = {
+    "configs/policy/v3.yaml", "policy/v3.yaml",  # README: `adrisk calibrate --out ...`, then `ab`
+    "docs/eval/results.jsonl",  # `adrisk eval --report docs/eval` writes it (git-ignored: per-example rows)
+}
 # Where a relative path in a command line may be resolved from besides the project root: configs/
 # (config arguments such as `--a policy/v2.yaml`) and serving/ (the proto beside its generated code).
 BASES = ("", "configs", "serving")
