@@ -53,25 +53,25 @@ class DecisionStore(ABC):
     @abstractmethod
     def get(self, request_id: str) -> StoredDecision | None: ...
 
-    @abstractmethod
     def put(self, record: StoredDecision) -> StoredDecision:
         """Insert, or replace when rescored. Returns what is stored for the id afterwards."""
+        return self.put_many([record])[0]
 
-    @abstractmethod
     def insert_if_absent(self, record: StoredDecision) -> StoredDecision:
         """First writer wins: concurrent duplicates of one id all get the same stored decision."""
+        return self.insert_many_if_absent([record])[0]
 
+    @abstractmethod
     def put_many(self, records: Sequence[StoredDecision]) -> list[StoredDecision]:
-        """`put` of each record, in order, as one transaction where the store has them (SQLite and
-        PostgreSQL do): one commit, and so one wait for durability, for the whole group. Either every
-        record is stored or, when it raises, none is. Returns what is stored for each afterwards."""
-        return [self.put(record) for record in records]
+        """`put` of each record, in order, as one transaction: one commit, and so one wait for
+        durability, for the whole group. Either every record is stored or, when it raises, none is.
+        Returns what is stored for each afterwards."""
 
+    @abstractmethod
     def insert_many_if_absent(self, records: Sequence[StoredDecision]) -> list[StoredDecision]:
         """`insert_if_absent` of each record, in order, as one transaction (see put_many): per record
         the first writer of its id wins, a later record of the same id included, and each gets the
         decision stored for its id."""
-        return [self.insert_if_absent(record) for record in records]
 
     @abstractmethod
     def attach_summary(
@@ -215,12 +215,6 @@ class SQLiteDecisionStore(DecisionStore):
             f"SELECT {DECISION_COLUMNS} FROM decisions WHERE request_id = ?", (request_id,)
         ).fetchone()
         return None if row is None else decision_from_row(row)
-
-    def put(self, record: StoredDecision) -> StoredDecision:
-        return self.put_many([record])[0]
-
-    def insert_if_absent(self, record: StoredDecision) -> StoredDecision:
-        return self.insert_many_if_absent([record])[0]
 
     def put_many(self, records: Sequence[StoredDecision]) -> list[StoredDecision]:
         self._write(records, replace=True)

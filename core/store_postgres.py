@@ -124,12 +124,6 @@ class PostgresDecisionStore(DecisionStore):
                            (request_id,)).fetchone()
         return None if row is None else decision_from_row(row)
 
-    def put(self, record: StoredDecision) -> StoredDecision:
-        return self.put_many([record])[0]
-
-    def insert_if_absent(self, record: StoredDecision) -> StoredDecision:
-        return self.insert_many_if_absent([record])[0]
-
     def put_many(self, records: Sequence[StoredDecision]) -> list[StoredDecision]:
         stamped = self._stamped(records)
         self._run(lambda conn: self._write(conn, stamped, replace=True), transaction=True)
