@@ -87,8 +87,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 
+# Two pytest lanes side by side (tests/lanes.py says which tests and why); `make test ARGS="tests/x.py -k y"`
+# runs one plain pytest with those arguments instead.
 test: prepare lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=20
+	$(BIN)/python -m tests.lanes $(ARGS)
 
 # The in-process tier (tests/conftest.py marks it `fast`): no service, nothing marked slow; under a minute.
 test-fast: prepare lint

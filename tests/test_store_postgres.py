@@ -199,16 +199,21 @@ def test_sighting_ids_become_visible_in_allocation_order(pg_server):
 
 
 def _drain(acks, procs) -> list[tuple]:
-    """Everything the writers reported, until each said done; then they are joined."""
+    """Everything the writers reported, until each said done; then they are joined. A writer that
+    died without saying done (an exception outside its loop) fails the test at once, with its exit
+    code, instead of the wait running out."""
     out, done = [], 0
     deadline = time.monotonic() + 120
     while done < len(procs) and time.monotonic() < deadline:
         try:
             item = acks.get(timeout=1)
         except queue.Empty:
+            dead = [(p.name, p.exitcode) for p in procs if p.exitcode not in (None, 0)]
+            assert not dead, f"writer process(es) died without finishing: {dead}; reported so far: {out[-3:]}"
             continue
         out.append(item)
         done += item[0] == "done"
+    assert done == len(procs), f"only {done} of {len(procs)} writers finished within 120 s: {out[-3:]}"
     for p in procs:
         p.join(timeout=30)
         if p.is_alive():
