@@ -260,10 +260,15 @@ PHASES = (
 )
 PROFILED_PHASES = ("batch", "single_direct")
 # The ladder of docs/benchmarks.md: the profile's graph (core/config/profile.py), the encoder's threads.
+# Two 1-thread TextEncoder replicas: the encoder's other way onto the second core (two torch threads
+# in one replica thrash beside the ingress and the client); 0.4 CPU each keeps the app within 2 CPUs.
+TWO_ENCODERS = {"serve.TextEncoder.num_replicas": 2, "serve.TextEncoder.ray_actor_options": {"num_cpus": 0.4}}
 DEFAULT_VARIANTS: list[tuple[str, str | None, dict[str, Any]]] = [
     ("split", None, {"graph": "split"}),
     ("split, encoder 2 threads", None, {"graph": "split", "text_encoder.torch_threads": 2}),
+    ("split, 2 encoder replicas", None, {"graph": "split", **TWO_ENCODERS}),
     ("local_scorer", None, {"graph": "local_scorer"}),
+    ("local_scorer, 2 encoder replicas", None, {"graph": "local_scorer", **TWO_ENCODERS}),
     ("fused", None, {"graph": "fused"}),
     ("fused, encoder 2 threads", None, {"graph": "fused", "text_encoder.torch_threads": 2}),
 ]
@@ -291,14 +296,37 @@ def child(port: int, grpc_port: int, overrides: str) -> None:
     """Run the service until stdin closes; print one JSON line with where it listens."""
     from commands.launcher import direct_ingress_targets, start_local, stop_local
 
-    store = Path(tempfile.mkdtemp(prefix="adrisk-ep-")) / "d.sqlite3"
-    start_local(profile="cpu", host="127.0.0.1", port=port, grpc_port=grpc_port,
-                overrides={"store": {"path": str(store)}, "llm": None, **expand(json.loads(overrides))})
+    scratch = Path(tempfile.mkdtemp(prefix="adrisk-ep-"))
+    profile_overrides, serve_config = split_overrides(json.loads(overrides), scratch)
+    start_local(profile="cpu", serve_config=serve_config, host="127.0.0.1", port=port, grpc_port=grpc_port,
+                overrides={"store": {"path": str(scratch / "d.sqlite3")}, "llm": None, **expand(profile_overrides)})
     try:
         print(json.dumps({"direct": direct_ingress_targets()}), flush=True)
         sys.stdin.read()
     finally:
         stop_local()
+
+
+def split_overrides(overrides: dict[str, Any], scratch: Path) -> tuple[dict[str, Any], Path | None]:
+    """Profile overrides, and a copy of configs/serve/cpu.yaml with the `serve.DEPLOYMENT.OPTION` keys
+    applied (e.g. {"serve.TextEncoder.num_replicas": 2}); None where there are none."""
+    import yaml
+
+    from commands.launcher import read_serve_config
+
+    serve_keys = {k: v for k, v in overrides.items() if k.startswith("serve.")}
+    profile = {k: v for k, v in overrides.items() if k not in serve_keys}
+    if not serve_keys:
+        return profile, None
+    doc = read_serve_config(None, "cpu")
+    deployments = {d["name"]: d for d in doc["applications"][0]["deployments"]}
+    for key, value in serve_keys.items():
+        _, deployment, option = key.split(".", 2)
+        deployments[deployment][option] = value
+    path = scratch / "serve.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    read_serve_config(path, "cpu")  # Ray's schema and unknown keys, as `adrisk serve` checks them
+    return profile, path
 
 
 def expand(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -397,7 +425,8 @@ def render(args: argparse.Namespace, inproc: dict[str | None, InProcess], varian
            load_start: str) -> str:
     info = machine_info()
     command = "python -m benchmarks.entrypoints" + (f" --seconds {args.seconds:g}" if args.seconds != 10 else "") + \
-        "".join(f" --variant '{v}'" for v in args.variant or []) + (" --profile" if args.profile else "")
+        "".join(f" --variant '{v}'" for v in args.variant or []) + (" --profile" if args.profile else "") + \
+        (f" --section {args.section}" if args.section != "entrypoints" else "")
     lines = [
         f"- Date {info['date']}, commit {info['commit']}; `{command}`",
         f"- Machine: nproc {info['nproc']}, {info['cpu']}, {info['ram']} RAM; load average (1/5 min) before the "
@@ -472,9 +501,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--variant", action="append",
-                        help="NAME[@TREE]=JSON profile overrides, one fresh service each (default: DEFAULT_VARIANTS)")
+                        help="NAME[@TREE]=JSON profile overrides (`section.field` for one field; "
+                             "`serve.DEPLOYMENT.OPTION` for the Serve config), one fresh service each "
+                             "(default: DEFAULT_VARIANTS)")
     parser.add_argument("--profile", action="store_true", help="py-spy the serving processes (batch, direct single)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--section", default="entrypoints", help="the section of --out to write (default entrypoints)")
     args = parser.parse_args()
     variants = [parse_variant(spec) for spec in args.variant or []] or DEFAULT_VARIANTS
     load_start = "{:.2f} / {:.2f}".format(*os.getloadavg()[:2])
@@ -482,7 +514,7 @@ def main() -> None:
     inproc = {tree: inprocess_in(tree, args.seconds) for tree in trees}
     results = [run_variant(name, tree, overrides, args.seconds, args.profile) for name, tree, overrides in variants]
     publish(render(args, inproc, results, load_start), "Text ads per entry point (served vs in-process)",
-            "entrypoints", args.out)
+            args.section, args.out)
 
 
 def parse_variant(spec: str) -> tuple[str, str | None, dict[str, Any]]:
