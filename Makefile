@@ -87,7 +87,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 
-# Two pytest lanes side by side (tests/lanes.py says which tests and why); `make test ARGS="tests/x.py -k y"`
+# Two pytest lanes side by side (tests/lanes.py says which tests and why); `make test ARGS="tests/test_docs_paths.py -x"`
 # runs one plain pytest with those arguments instead.
 test: prepare lint
 	$(BIN)/python -m tests.lanes $(ARGS)
