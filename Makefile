@@ -87,10 +87,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 
-# Two pytest lanes side by side (tests/lanes.py says which tests and why); `make test ARGS="tests/test_docs_paths.py -x"`
-# runs one plain pytest with those arguments instead.
 test: prepare lint
-	$(BIN)/python -m tests.lanes $(ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=20
 
 # The in-process tier (tests/conftest.py marks it `fast`): no service, nothing marked slow; under a minute.
 test-fast: prepare lint

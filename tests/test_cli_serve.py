@@ -1,6 +1,6 @@
 """`adrisk serve` (what `make serve` runs) starts a ready service, answers the README example,
 and stops cleanly on SIGTERM (exit 0), leaving no Ray or vLLM process of its cluster behind.
-Runs in `make test`'s side lane (tests/lanes.py). (The other ways it stops: tests/test_cli_stops.py.)"""
+Runs before the session service. (The other ways it stops: tests/test_cli_stops.py.)"""
 
 from __future__ import annotations
 

@@ -4,10 +4,9 @@ process of its cluster behind within 30 s, and `adrisk serve` exits non-zero whe
 Serve app dies under it. (SIGTERM: tests/test_cli_serve.py.) Each test starts a real `adrisk serve`
 with the LLM on, since the vLLM engine's processes are the ones that used to be left over.
 
-`make test` runs these in its side lane, beside the main lane's session service (tests/lanes.py):
-`ray stop --force` stops every Ray cluster on the machine, so it is used as such only when this
-test's cluster is the only one (this file run alone); else the same signal goes to the same
-processes of this cluster alone, in Ray's own order (see `ray_stop_force`)."""
+Runs before the session service of the other tests (file order): `ray stop --force` stops every Ray
+cluster on the machine, so it is used as such only when this test's cluster is the only one; else
+the same signal goes to the same processes of this cluster alone (see `ray_stop_force`)."""
 
 from __future__ import annotations
 
