@@ -30,6 +30,10 @@ import psutil
 HEAD_PROCESSES = ("raylet", "gcs_server")
 APP_POLL_S = 5.0
 APP_MISSES = 3
+# Seen gone, the app is reported this much later: the driver that deleted it (`serve.delete`, which
+# blocks, polling the controller every second) must see its delete finish before `adrisk serve`
+# takes the controller down with the cluster, or its call fails with ActorDiedError.
+APP_GONE_GRACE_S = 3.0
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
 
@@ -136,7 +140,8 @@ class ClusterWatch:
                 continue
             misses = 0
             if app_name not in apps:
-                self._report(f"the Serve app {app_name!r} is gone", False)
+                if not self._closed.wait(APP_GONE_GRACE_S):  # closed meanwhile: a stop on purpose
+                    self._report(f"the Serve app {app_name!r} is gone", False)
                 return
 
 
